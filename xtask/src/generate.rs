@@ -1,0 +1,318 @@
+//! Generation of one crate from one spec: normalize, progenitor, post-process, format.
+
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+use quote::{format_ident, quote};
+use serde_json::Value;
+
+use crate::error::SpecError;
+use crate::manifest::ApiEntry;
+use crate::{check, load, normalize};
+
+/// One operation as the runtime and the README see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// The Rust method name on the generated `Client`.
+    pub method_name: String,
+    /// The operationId of the spec.
+    pub operation_id: String,
+    pub http_method: String,
+    pub path: String,
+    /// `current`, `deprecated` or `proposal`.
+    pub status: String,
+    /// Whether the operation takes an `Idempotency-Key` header.
+    pub idempotency_key: bool,
+    pub summary: String,
+}
+
+/// A spec after normalization, ready for progenitor.
+pub struct Prepared {
+    pub spec: openapiv3::OpenAPI,
+    pub json: Value,
+    pub operations: Vec<Operation>,
+}
+
+/// Reads, validates and normalizes one spec text.
+pub fn prepare(file: &str, text: &str) -> Result<Prepared, SpecError> {
+    prepare_except(file, text, &[])
+}
+
+/// [`prepare`] without the normalization rules named in `skip`.
+pub fn prepare_except(file: &str, text: &str, skip: &[&str]) -> Result<Prepared, SpecError> {
+    let mut json = load::parse_text(file, text)?;
+    load::check_version(file, &json)?;
+    // Typed parse of the document as written, so structural errors point at the source.
+    load::to_openapi(file, &json)?;
+    normalize::normalize_except(&mut json, file, skip)?;
+    check::unsupported(file, &json)?;
+    let spec = load::to_openapi(file, &json)?;
+    let operations = operations(&json);
+    Ok(Prepared { spec, json, operations })
+}
+
+fn operations(doc: &Value) -> Vec<Operation> {
+    let mut out = Vec::new();
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else { return out };
+    for (path, item) in paths {
+        for method in ["get", "put", "post", "delete", "options", "head", "patch", "trace"] {
+            let Some(op) = item.get(method) else { continue };
+            let operation_id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            let deprecated = op.get("deprecated") == Some(&Value::Bool(true));
+            let status = op
+                .get("x-vipps-status")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| if deprecated { "deprecated".into() } else { "current".into() });
+            let idempotency_key = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|p| match p.get("$ref").and_then(Value::as_str) {
+                    Some(r) => doc.pointer(&r[1..]).unwrap_or(p),
+                    None => p,
+                })
+                .any(|p| p.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key")));
+            out.push(Operation {
+                method_name: method_name(&operation_id),
+                operation_id,
+                http_method: method.to_ascii_uppercase(),
+                path: path.clone(),
+                status,
+                idempotency_key,
+                summary: op.get("summary").and_then(Value::as_str).unwrap_or_default().trim().to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// The method name progenitor gives an operationId (it uses heck's snake case).
+pub fn method_name(operation_id: &str) -> String {
+    use heck_like::to_snake;
+    to_snake(operation_id)
+}
+
+mod heck_like {
+    /// Snake case with heck's word boundaries: lower→upper, and the last capital of an acronym
+    /// that is followed by a lowercase letter starts a new word.
+    pub fn to_snake(s: &str) -> String {
+        let chars: Vec<char> = s.chars().collect();
+        let mut out = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            if !c.is_alphanumeric() {
+                if !out.is_empty() && !out.ends_with('_') {
+                    out.push('_');
+                }
+                continue;
+            }
+            if c.is_uppercase() && i > 0 && !out.ends_with('_') && !out.is_empty() {
+                let prev = chars[i - 1];
+                let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+                if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                    out.push('_');
+                }
+            }
+            out.extend(c.to_lowercase());
+        }
+        out.trim_end_matches('_').to_owned()
+    }
+}
+
+/// The generated files of one crate, by path relative to the workspace root.
+pub type Files = BTreeMap<PathBuf, String>;
+
+/// Generates the whole crate for one API.
+pub fn generate_crate(root: &Path, api: &ApiEntry) -> Result<Files, SpecError> {
+    let file = format!("openapi/{}", api.spec);
+    let text = std::fs::read_to_string(root.join(&file))
+        .map_err(|e| SpecError::new(&file, "", format!("cannot read: {e}")))?;
+    let prepared = prepare(&file, &text)?;
+    let lib = generate_lib(&file, api, &prepared)?;
+    let dir = PathBuf::from("crates").join(&api.crate_name);
+    let mut files = Files::new();
+    files.insert(dir.join("Cargo.toml"), cargo_toml(&file, api, &lib));
+    files.insert(dir.join("README.md"), readme(&file, api, &prepared));
+    files.insert(dir.join("src/lib.rs"), lib);
+    Ok(files)
+}
+
+fn header(file: &str, comment: &str) -> String {
+    format!("{comment} @generated by `cargo xtask codegen` from {file}. Do not edit by hand: change the spec,\n{comment} the normalization rules or the generator settings in xtask/, and regenerate.\n")
+}
+
+/// Runs progenitor on a prepared spec; a panic inside it becomes a located error.
+pub fn run_progenitor(file: &str, spec: &openapiv3::OpenAPI) -> Result<proc_macro2::TokenStream, SpecError> {
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_inner_type(quote!(::vipps_core::Context))
+        .with_hooks(HooksMode::Expected)
+        .with_derive("PartialEq")
+        .with_replacement(normalize::PROBLEM_SCHEMA, "::vipps_core::Problem", std::iter::empty());
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| Generator::new(&settings).generate_tokens(spec)));
+    panic::set_hook(previous);
+    match result {
+        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Err(e)) => Err(SpecError::new(file, "", format!("progenitor: {e}"))),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(SpecError::new(file, "", format!("progenitor failed on a construct it does not support: {msg}")))
+        }
+    }
+}
+
+/// The formatted `src/lib.rs` for a spec text (used by tests on fixture specs).
+pub fn generate_source(file: &str, text: &str, skip: &[&str]) -> Result<String, SpecError> {
+    let prepared = prepare_except(file, text, skip)?;
+    let api = ApiEntry {
+        name: "fixture".into(),
+        spec: file.into(),
+        crate_name: "fixture".into(),
+        description: String::new(),
+        published: String::new(),
+        sha256: String::new(),
+    };
+    generate_lib(file, &api, &prepared)
+}
+
+fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<String, SpecError> {
+    let tokens = run_progenitor(file, &prepared.spec)?;
+    let descriptors = prepared.operations.iter().map(|op| {
+        let Operation { method_name, operation_id, http_method, path, status, idempotency_key, .. } = op;
+        let status = format_ident!("{}", normalize::camel(status));
+        quote! {
+            ::vipps_core::OperationDescriptor {
+                method_name: #method_name,
+                operation_id: #operation_id,
+                http_method: #http_method,
+                path: #path,
+                status: ::vipps_core::OperationStatus::#status,
+                idempotency_key: #idempotency_key,
+            }
+        }
+    });
+    let name = &api.name;
+    let title = &prepared.spec.info.title;
+    let version = &prepared.spec.info.version;
+    let extra = quote! {
+        /// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+        pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
+            name: #name,
+            title: #title,
+            version: #version,
+            operations: &[#(#descriptors),*],
+        };
+
+        impl Client {
+            /// Creates a client that sends every request through the shared `vipps-core` runtime:
+            /// its HTTP client, token cache, headers, retries and tracing.
+            pub fn from_runtime(runtime: &::vipps_core::Runtime) -> Self {
+                Self::from_context(::vipps_core::Context::new(runtime.clone(), &API))
+            }
+
+            /// Creates a client from a runtime context, for example one made for a merchant with
+            /// [`vipps_core::Context::with_merchant`].
+            pub fn from_context(context: ::vipps_core::Context) -> Self {
+                let http = context.runtime().http_client().clone();
+                let base_url = context.runtime().base_url().to_owned();
+                Self::new_with_client(&base_url, http, context)
+            }
+        }
+
+        impl ClientHooks<::vipps_core::Context> for Client {
+            async fn pre<E>(
+                &self,
+                request: &mut reqwest::Request,
+                info: &OperationInfo,
+            ) -> ::std::result::Result<(), Error<E>> {
+                ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
+                    .await
+                    .map_err(|e| Error::Custom(e.to_hook_message()))
+            }
+
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                ::vipps_core::hooks::exec(self.inner(), self.client(), request, info.operation_id).await
+            }
+        }
+    };
+    let mut syntax: syn::File = syn::parse2(quote! {
+        #![doc = include_str!("../README.md")]
+        #![allow(clippy::all, rustdoc::all, missing_docs, deprecated, unused_imports)]
+        #tokens
+        #extra
+    })
+    .map_err(|e| SpecError::new(file, "", format!("generated code does not parse: {e}")))?;
+    mark_deprecated(&mut syntax, &prepared.operations);
+    Ok(format!("{}\n{}", header(file, "//"), prettyplease::unparse(&syntax)))
+}
+
+/// Adds `#[deprecated]` to the `Client` methods of deprecated operations.
+fn mark_deprecated(file: &mut syn::File, operations: &[Operation]) {
+    for item in &mut file.items {
+        let syn::Item::Impl(imp) = item else { continue };
+        let syn::Type::Path(ty) = &*imp.self_ty else { continue };
+        if imp.trait_.is_some() || !ty.path.is_ident("Client") {
+            continue;
+        }
+        for member in &mut imp.items {
+            let syn::ImplItem::Fn(f) = member else { continue };
+            let name = f.sig.ident.to_string();
+            if let Some(op) = operations.iter().find(|o| o.method_name == name && o.status == "deprecated") {
+                let note = format!("{} {} is deprecated by Vipps MobilePay", op.http_method, op.path);
+                f.attrs.push(syn::parse_quote!(#[deprecated(note = #note)]));
+            }
+        }
+    }
+}
+
+fn cargo_toml(file: &str, api: &ApiEntry, lib: &str) -> String {
+    let mut deps = vec!["bytes", "futures-core", "progenitor-client", "reqwest", "serde", "serde_json", "vipps-core"];
+    for (needle, dep) in [("::regress::", "regress"), ("::chrono::", "chrono"), ("::uuid::", "uuid")] {
+        if lib.contains(needle) {
+            deps.push(dep);
+        }
+    }
+    deps.sort();
+    let deps: String = deps.iter().map(|d| format!("{d} = {{ workspace = true }}\n")).collect();
+    format!(
+        "{header}\n[package]\nname = \"{name}\"\ndescription = \"{desc}\"\nreadme = \"README.md\"\nversion.workspace = true\nedition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\nrepository.workspace = true\npublish.workspace = true\n\n[dependencies]\n{deps}\n[lints]\nworkspace = true\n",
+        header = header(file, "#"),
+        name = api.crate_name,
+        desc = api.description.replace('"', "\\\""),
+    )
+}
+
+fn readme(file: &str, api: &ApiEntry, prepared: &Prepared) -> String {
+    let krate = api.crate_name.replace('-', "_");
+    let mut out = format!(
+        "<!-- {} -->\n\n# {}\n\n{}\n\nGenerated from [`{file}`](../../{file}) ({} {}), a spec that mirrors the published \
+         Vipps MobilePay document. Every request goes through [`vipps-core`](../vipps-core): access token, \
+         subscription key, `Merchant-Serial-Number`, `Vipps-System-*` headers, idempotency keys, retries and \
+         tracing. Most services use it through the [`vipps`](../vipps) facade; a service that needs this API \
+         alone can depend on this crate and `vipps-core`:\n\n```rust,no_run\n# async fn run() -> Result<(), vipps_core::Error> {{\nlet runtime = vipps_core::Runtime::builder()\n    .client_id(\"my-client-id\")\n    .client_secret(\"my-client-secret\")\n    .subscription_key(\"my-subscription-key\")\n    .environment(vipps_core::Environment::Test)\n    .build()?;\nlet client = {krate}::Client::from_runtime(&runtime);\n# let _ = client;\n# Ok(())\n# }}\n```\n\nOther clients made from the same `runtime` (or from `vipps::Vipps`) share its HTTP connection pool and token cache.\n\n## Operations\n\n| Method | Path | `Client` method | Status |\n|---|---|---|---|\n",
+        header(file, "").trim().replace('\n', " "),
+        api.crate_name,
+        api.description,
+        prepared.spec.info.title,
+        prepared.spec.info.version,
+    );
+    for op in &prepared.operations {
+        out.push_str(&format!("| {} | `{}` | `{}` | {} |\n", op.http_method, op.path, op.method_name, op.status));
+    }
+    out
+}

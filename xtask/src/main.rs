@@ -1,0 +1,90 @@
+//! `cargo xtask`: see `cargo xtask --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Automation for the Vipps MobilePay SDK workspace")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Normalize every spec of openapi/manifest.toml and (re)generate its crate.
+    Codegen {
+        /// Regenerate in memory, print a unified diff, and fail if the committed crates differ.
+        #[arg(long)]
+        check: bool,
+        /// Only this API (a `name` of the manifest).
+        #[arg(long)]
+        api: Option<String>,
+    },
+    /// Download a published spec, write it over openapi/<spec> and record its SHA-256.
+    Fetch {
+        /// Only this API (a `name` of the manifest); all when absent.
+        #[arg(long)]
+        api: Option<String>,
+        /// Fetch from this URL (one API) or directory (files named as in the manifest)
+        /// instead of the manifest's published URL.
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Tests point the tool at a copy of the workspace.
+    let root = std::env::var_os("VIPPS_XTASK_ROOT").map(PathBuf::from).unwrap_or_else(xtask::workspace_root);
+    match cli.command {
+        Command::Codegen { check, api } => codegen(root, check, api.as_deref()),
+        Command::Fetch { api, from } => match xtask::fetch::run(&root, api.as_deref(), from.as_deref()) {
+            Ok(lines) => {
+                lines.iter().for_each(|l| println!("{l}"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn codegen(root: PathBuf, check: bool, api: Option<&str>) -> ExitCode {
+    let started = Instant::now();
+    let files = match xtask::generate_all(&root, api) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if check {
+        let diffs = xtask::drift(&root, &files);
+        if diffs.is_empty() {
+            println!("codegen --check: {} files up to date ({:.2?})", files.len(), started.elapsed());
+            ExitCode::SUCCESS
+        } else {
+            diffs.iter().for_each(|d| eprintln!("{d}"));
+            eprintln!("codegen --check: {} file(s) differ from the generator's output; run `cargo xtask codegen`", diffs.len());
+            ExitCode::FAILURE
+        }
+    } else {
+        match xtask::write(&root, &files) {
+            Ok(changed) => {
+                changed.iter().for_each(|p| println!("wrote {}", p.display()));
+                println!("codegen: {} files, {} changed ({:.2?})", files.len(), changed.len(), started.elapsed());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
