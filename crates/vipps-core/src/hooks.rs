@@ -1,0 +1,293 @@
+//! The functions every generated client's `ClientHooks` impl delegates to.
+//!
+//! `pre` runs once per call, before the first attempt: it sets the managed headers (token,
+//! subscription key, merchant serial number, `Psp-Id`, `Vipps-System-*`) and the idempotency
+//! key. `exec` runs the attempts: retries with backoff, one token refetch on 401, time
+//! limits, a tracing span, and error bodies made readable as [`Problem`](crate::Problem)s.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+use tracing::{field, Instrument};
+
+use crate::config::IdempotencyKey;
+use crate::context::Context;
+use crate::error::Error;
+use crate::token::AccessToken;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn header_value(value: &str, sensitive: bool) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| Error::invalid_input("a header value is not valid ASCII"))?;
+    v.set_sensitive(sensitive);
+    Ok(v)
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str, sensitive: bool) -> Result<(), Error> {
+    headers.insert(HeaderName::from_static(name), header_value(value, sensitive)?);
+    Ok(())
+}
+
+fn set_bearer(headers: &mut HeaderMap, token: &AccessToken) -> Result<(), Error> {
+    headers.insert(AUTHORIZATION, header_value(&format!("Bearer {}", token.secret()), true)?);
+    Ok(())
+}
+
+/// Prepares a request before its first attempt.
+pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str) -> Result<(), Error> {
+    let runtime = ctx.runtime();
+    let api = ctx.api();
+    let headers = request.headers_mut();
+    // progenitor adds the spec's version as `api-version`; the Vipps APIs do not use it.
+    headers.remove("api-version");
+    match (api.name, operation) {
+        ("accesstoken", "fetch_authorization_token_using_post") => {
+            set(headers, "client_id", runtime.client_id(), true)?;
+            set(headers, "client_secret", runtime.client_secret(), true)?;
+            set(headers, "ocp-apim-subscription-key", runtime.subscription_key(), true)?;
+        }
+        ("accesstoken", _) => {
+            headers.insert(AUTHORIZATION, header_value(&runtime.basic_credentials(), true)?);
+        }
+        _ => {
+            let token = runtime.access_token().await?;
+            let headers = request.headers_mut();
+            set_bearer(headers, &token)?;
+            set(headers, "ocp-apim-subscription-key", runtime.subscription_key(), true)?;
+        }
+    }
+    let headers = request.headers_mut();
+    if let Some(msn) = ctx.merchant_serial_number() {
+        set(headers, "merchant-serial-number", msn.as_str(), false)?;
+    }
+    if let (Some(psp), "psp") = (runtime.psp_id(), api.name) {
+        set(headers, "psp-id", psp, false)?;
+    }
+    for (name, value) in runtime.system().headers() {
+        headers.insert(HeaderName::from_static(lower(name)), header_value(value, false)?);
+    }
+    if api.operation(operation).is_some_and(|op| op.idempotency_key) {
+        match headers.get(IDEMPOTENCY_KEY) {
+            Some(given) => {
+                let given = given.to_str().map_err(|_| Error::invalid_input("Idempotency-Key is not valid ASCII"))?;
+                IdempotencyKey::validate(given)?;
+            }
+            None => set(headers, IDEMPOTENCY_KEY, IdempotencyKey::generate().as_str(), false)?,
+        }
+    }
+    Ok(())
+}
+
+fn lower(name: &'static str) -> &'static str {
+    match name {
+        "Vipps-System-Name" => "vipps-system-name",
+        "Vipps-System-Version" => "vipps-system-version",
+        "Vipps-System-Plugin-Name" => "vipps-system-plugin-name",
+        _ => "vipps-system-plugin-version",
+    }
+}
+
+/// Whether a call may be sent again after a failed attempt.
+fn may_retry(request: &reqwest::Request) -> bool {
+    matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE)
+        || request.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
+fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn bearer(request: &reqwest::Request) -> Option<String> {
+    let v = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(str::to_owned)
+}
+
+/// Runs the attempts of one call.
+pub async fn exec(
+    ctx: &Context,
+    http: &reqwest::Client,
+    request: reqwest::Request,
+    operation: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let span = tracing::info_span!(
+        "vipps.call",
+        api = ctx.api().name,
+        operation,
+        method = %request.method(),
+        msn = ctx.merchant_serial_number().map(|m| m.as_str()).unwrap_or("-"),
+        attempt = field::Empty,
+        status = field::Empty,
+        latency_ms = field::Empty,
+    );
+    let started = Instant::now();
+    let result = attempts(ctx, http, request, &span).instrument(span.clone()).await;
+    span.record("latency_ms", started.elapsed().as_millis() as u64);
+    match &result {
+        Ok(response) => {
+            span.record("status", response.status().as_u16());
+            span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "call finished"));
+        }
+        Err(e) => span.in_scope(|| tracing::debug!(timeout = e.is_timeout(), connect = e.is_connect(), "call failed")),
+    }
+    result
+}
+
+async fn attempts(
+    ctx: &Context,
+    http: &reqwest::Client,
+    mut request: reqwest::Request,
+    span: &tracing::Span,
+) -> reqwest::Result<reqwest::Response> {
+    let runtime = ctx.runtime();
+    let policy = *runtime.retry_policy();
+    let timeouts = *runtime.timeouts();
+    let deadline = timeouts.call.map(|d| Instant::now() + d);
+    let retry_allowed = may_retry(&request);
+    let mut refetched = false;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        span.record("attempt", attempt);
+        let spare = request.try_clone();
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        *request.timeout_mut() = match (timeouts.attempt, remaining) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        };
+        let used_token = bearer(&request);
+        let outcome = http.execute(request).await;
+        let can_go_on = |wait: Duration| {
+            spare.is_some() && deadline.is_none_or(|d| Instant::now() + wait < d)
+        };
+        match outcome {
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !refetched && used_token.is_some() && spare.is_some() => {
+                // The token was refused: forget it, fetch one new token, and send once more.
+                refetched = true;
+                runtime.invalidate_token(&AccessToken::from_header(used_token.as_deref().unwrap_or_default()));
+                let Ok(token) = runtime.access_token().await else { return readable(response).await };
+                let mut next = spare.expect("checked above");
+                if set_bearer(next.headers_mut(), &token).is_err() {
+                    return readable(response).await;
+                }
+                tracing::debug!("401 with the cached token; fetched a new one and sending again");
+                attempt -= 1;
+                request = next;
+            }
+            Ok(response)
+                if retryable_status(response.status()) && retry_allowed && attempt < policy.max_attempts =>
+            {
+                let wait = match retry_after(response.headers()) {
+                    Some(wait) if wait > policy.max_retry_after => return readable(response).await,
+                    Some(wait) => wait,
+                    None => policy.backoff(attempt),
+                };
+                if !can_go_on(wait) {
+                    return readable(response).await;
+                }
+                tracing::debug!(status = response.status().as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
+                drop(response);
+                tokio::time::sleep(wait).await;
+                request = refresh_token(ctx, spare.expect("checked by can_go_on")).await;
+            }
+            Ok(response) => return readable(response).await,
+            Err(e) if (e.is_connect() || e.is_timeout() || e.is_request()) && retry_allowed && attempt < policy.max_attempts => {
+                let wait = policy.backoff(attempt);
+                if !can_go_on(wait) {
+                    return Err(e);
+                }
+                tracing::debug!(timeout = e.is_timeout(), wait_ms = wait.as_millis() as u64, "transport error; retrying");
+                tokio::time::sleep(wait).await;
+                request = refresh_token(ctx, spare.expect("checked by can_go_on")).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Puts the current token on a request that is about to be sent again, in case the cached
+/// one was replaced meanwhile.
+async fn refresh_token(ctx: &Context, mut request: reqwest::Request) -> reqwest::Request {
+    if bearer(&request).is_some() {
+        if let Ok(token) = ctx.runtime().access_token().await {
+            let _ = set_bearer(request.headers_mut(), &token);
+        }
+    }
+    request
+}
+
+/// Makes an error response's body JSON that [`Problem`](crate::Problem) reads: a body that is
+/// empty or not JSON (a gateway's HTML or text) becomes `{status, title, detail}` with the
+/// text kept in `detail`. Success responses pass unchanged.
+async fn readable(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return Ok(response);
+    }
+    let version = response.version();
+    let mut headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let is_json = matches!(serde_json::from_slice::<serde_json::Value>(&body), Ok(serde_json::Value::Object(_) | serde_json::Value::Array(_)));
+    let body = if is_json {
+        body.to_vec()
+    } else {
+        let text = String::from_utf8_lossy(&body).trim().chars().take(2000).collect::<String>();
+        let mut problem = serde_json::json!({
+            "status": status.as_u16(),
+            "title": status.canonical_reason().unwrap_or("Error"),
+        });
+        if !text.is_empty() {
+            problem["detail"] = serde_json::Value::String(text);
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        problem.to_string().into_bytes()
+    };
+    headers.remove(CONTENT_LENGTH);
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(reqwest::Response::from(rebuilt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[tokio::test]
+    async fn non_json_error_bodies_become_problems() {
+        let raw = http::Response::builder().status(502).body("<html>Bad gateway</html>").unwrap();
+        let r = readable(reqwest::Response::from(raw)).await.unwrap();
+        assert_eq!(r.status(), 502);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["status"], 502);
+        assert_eq!(v["detail"], "<html>Bad gateway</html>");
+        let raw = http::Response::builder().status(400).body(r#"{"title":"x"}"#).unwrap();
+        let v: serde_json::Value = readable(reqwest::Response::from(raw)).await.unwrap().json().await.unwrap();
+        assert_eq!(v, serde_json::json!({"title": "x"}));
+    }
+}
