@@ -1,0 +1,48 @@
+//! The Vipps MobilePay SDK for Rust.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), vipps::Error> {
+//! let vipps = vipps::Vipps::builder()
+//!     .client_id("client-id")
+//!     .client_secret("client-secret")
+//!     .subscription_key("subscription-key")
+//!     .merchant_serial_number("123456")
+//!     .system("my-shop", "1.0.0")
+//!     .environment(vipps::Environment::Test)
+//!     .build()?;
+//! let agreements = vipps.recurring().list_agreements_v3().send().await?;
+//! // A partner acting for another merchant: same token, other Merchant-Serial-Number.
+//! let other = vipps.merchant("654321")?;
+//! let charge = other.recurring().fetch_charge_by_id_v3().charge_id("chr-123").send().await?;
+//! # let _ = (agreements, charge);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every client made from one [`Vipps`] shares one HTTP connection pool and one token cache.
+//! Calls return the generated crates' results; `?` turns their errors into [`Error`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+#[cfg(feature = "recurring")]
+pub mod recurring;
+
+pub use client::{Merchant, Vipps, VippsBuilder};
+pub use vipps_core::{
+    Environment, Error, IdempotencyKey, MerchantSerialNumber, Problem, RetryPolicy, Runtime, Timeouts, TokenEndpoint,
+};
+
+#[cfg(feature = "accesstoken")]
+pub use vipps_accesstoken as accesstoken;
+#[cfg(feature = "management")]
+pub use vipps_management as management;
+#[cfg(feature = "order-management")]
+pub use vipps_order_management as order_management;
+#[cfg(feature = "psp")]
+pub use vipps_psp as psp;
+#[cfg(feature = "recurring")]
+pub use vipps_recurring as recurring_api;
+pub use vipps_core;
+pub use vipps_core::reqwest;

@@ -1,0 +1,95 @@
+//! Conveniences for the Recurring API: agreements and charges as streams, and waiting for
+//! an agreement to reach a status.
+
+use std::time::Duration;
+
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use vipps_core::Error;
+use vipps_recurring::types::{AgreementResponseV3, AgreementStatus, ChargeResponseV3, ChargeStatus};
+use vipps_recurring::Client;
+
+/// Every agreement with `status`, fetched `page_size` at a time (1 to 2000) as the stream is read.
+pub fn agreements(
+    client: &Client,
+    status: AgreementStatus,
+    page_size: u32,
+) -> impl Stream<Item = Result<AgreementResponseV3, Error>> + '_ {
+    let page_size = page_size.clamp(1, 2000);
+    stream::try_unfold(Some(1u32), move |page| async move {
+        let Some(page) = page else { return Ok(None) };
+        let items = client
+            .list_agreements_v3()
+            .status(status)
+            .page_number(std::num::NonZeroU32::new(page).expect("pages start at 1"))
+            .page_size(std::num::NonZeroU32::new(page_size).expect("clamped to 1.."))
+            .send()
+            .await?
+            .into_inner();
+        // A short page is the last one.
+        let next = (items.len() as u32 >= page_size).then_some(page + 1);
+        Ok::<_, Error>(Some((stream::iter(items.into_iter().map(Ok)), next)))
+    })
+    .try_flatten()
+}
+
+/// Every charge of an agreement (optionally only those with `status`), following the
+/// `Continuation-Token` the API returns while there are more.
+pub fn charges<'a>(
+    client: &'a Client,
+    agreement_id: &'a str,
+    status: Option<ChargeStatus>,
+) -> impl Stream<Item = Result<ChargeResponseV3, Error>> + 'a {
+    stream::try_unfold(Some(None::<uuid::Uuid>), move |token| async move {
+        let Some(token) = token else { return Ok(None) };
+        let mut request = client.list_charges_v3().agreement_id(agreement_id);
+        if let Some(status) = status {
+            request = request.status(status);
+        }
+        if let Some(token) = token {
+            request = request.continuation_token(token);
+        }
+        let response = request.send().await?;
+        let next = match response.headers().get("continuation-token") {
+            None => None,
+            Some(v) => {
+                let parsed = v.to_str().ok().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok());
+                let token = parsed.ok_or_else(|| Error::MalformedResponse {
+                    status: Some(response.status().as_u16()),
+                    message: "Continuation-Token is not a UUID".into(),
+                })?;
+                Some(Some(token))
+            }
+        };
+        Ok::<_, Error>(Some((stream::iter(response.into_inner().into_iter().map(Ok)), next)))
+    })
+    .try_flatten()
+}
+
+/// Polls an agreement every `interval` until its status is `target`, and returns it; a
+/// [`Error::Timeout`] when `deadline` passes first.
+pub async fn wait_for_agreement_status(
+    client: &Client,
+    agreement_id: &str,
+    target: AgreementStatus,
+    deadline: Duration,
+    interval: Duration,
+) -> Result<AgreementResponseV3, Error> {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let agreement = client.fetch_agreement_v3().agreement_id(agreement_id).send().await?.into_inner();
+        if agreement.status == Some(target) {
+            return Ok(agreement);
+        }
+        if tokio::time::Instant::now() + interval > until {
+            return Err(Error::Timeout {
+                message: format!("agreement {agreement_id} did not become {target} within {deadline:?} (last status {:?})", agreement.status),
+            });
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Collects a stream of results into a vector, stopping at the first error.
+pub async fn collect<T>(s: impl Stream<Item = Result<T, Error>>) -> Result<Vec<T>, Error> {
+    s.boxed_local().try_collect().await
+}
