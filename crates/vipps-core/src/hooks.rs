@@ -42,6 +42,16 @@ pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str)
     let headers = request.headers_mut();
     // progenitor adds the spec's version as `api-version`; the Vipps APIs do not use it.
     headers.remove("api-version");
+    // Validate the caller's input first: nothing, not even a token request, goes out on bad input.
+    if api.operation(operation).is_some_and(|op| op.idempotency_key) {
+        match headers.get(IDEMPOTENCY_KEY) {
+            Some(given) => {
+                let given = given.to_str().map_err(|_| Error::invalid_input("Idempotency-Key is not valid ASCII"))?;
+                IdempotencyKey::validate(given)?;
+            }
+            None => set(headers, IDEMPOTENCY_KEY, IdempotencyKey::generate().as_str(), false)?,
+        }
+    }
     match (api.name, operation) {
         ("accesstoken", "fetch_authorization_token_using_post") => {
             set(headers, "client_id", runtime.client_id(), true)?;
@@ -67,15 +77,6 @@ pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str)
     }
     for (name, value) in runtime.system().headers() {
         headers.insert(HeaderName::from_static(lower(name)), header_value(value, false)?);
-    }
-    if api.operation(operation).is_some_and(|op| op.idempotency_key) {
-        match headers.get(IDEMPOTENCY_KEY) {
-            Some(given) => {
-                let given = given.to_str().map_err(|_| Error::invalid_input("Idempotency-Key is not valid ASCII"))?;
-                IdempotencyKey::validate(given)?;
-            }
-            None => set(headers, IDEMPOTENCY_KEY, IdempotencyKey::generate().as_str(), false)?,
-        }
     }
     Ok(())
 }
