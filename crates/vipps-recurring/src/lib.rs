@@ -1148,9 +1148,9 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z\\d-]+").unwrap() });
+            { ::regress::Regex::new("^[a-zA-Z\\d-]+$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+\"".into());
+                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -2475,9 +2475,9 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z\\d-]+").unwrap() });
+            { ::regress::Regex::new("^[a-zA-Z\\d-]+$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+\"".into());
+                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -2678,9 +2678,9 @@ pub mod types {
                 return Err("longer than 50 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z\\d-]+").unwrap() });
+            { ::regress::Regex::new("^[a-zA-Z\\d-]+$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+\"".into());
+                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -2960,9 +2960,9 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z\\d-]+").unwrap() });
+            { ::regress::Regex::new("^[a-zA-Z\\d-]+$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+\"".into());
+                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -3153,9 +3153,9 @@ pub mod types {
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z0-9-]{1,50}$").unwrap() });
+            { ::regress::Regex::new("^[a-zA-Z0-9_-]{1,50}$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z0-9-]{1,50}$\"".into());
+                return Err("doesn't match pattern \"^[a-zA-Z0-9_-]{1,50}$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -3237,9 +3237,9 @@ pub mod types {
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z0-9-]{1,50}$").unwrap() });
+            { ::regress::Regex::new("^[a-zA-Z0-9_-]{1,50}$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z0-9-]{1,50}$\"".into());
+                return Err("doesn't match pattern \"^[a-zA-Z0-9_-]{1,50}$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -4677,21 +4677,13 @@ pub mod types {
         }
     }
     ///New billing interval. With type RECURRING, `period` is required; with type FLEXIBLE, `period` must be left out.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct IntervalUpdateRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub period: ::std::option::Option<TimePeriod>,
         ///Whether charges follow a fixed period or are flexible.
-        #[serde(rename = "type", default = "defaults::interval_update_request_type")]
-        pub type_: IntervalUpdateRequestType,
-    }
-    impl ::std::default::Default for IntervalUpdateRequest {
-        fn default() -> Self {
-            Self {
-                period: Default::default(),
-                type_: defaults::interval_update_request_type(),
-            }
-        }
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<IntervalUpdateRequestType>,
     }
     impl IntervalUpdateRequest {
         pub fn builder() -> builder::IntervalUpdateRequest {
@@ -4751,11 +4743,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    impl ::std::default::Default for IntervalUpdateRequestType {
-        fn default() -> Self {
-            IntervalUpdateRequestType::Recurring
         }
     }
     ///A rejected charge from a batch and why it was rejected.
@@ -10743,7 +10730,7 @@ pub mod types {
                 ::std::string::String,
             >,
             type_: ::std::result::Result<
-                super::IntervalUpdateRequestType,
+                ::std::option::Option<super::IntervalUpdateRequestType>,
                 ::std::string::String,
             >,
         }
@@ -10751,7 +10738,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     period: Ok(Default::default()),
-                    type_: Ok(super::defaults::interval_update_request_type()),
+                    type_: Ok(Default::default()),
                 }
             }
         }
@@ -10770,7 +10757,9 @@ pub mod types {
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::IntervalUpdateRequestType>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::IntervalUpdateRequestType>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
@@ -12359,9 +12348,6 @@ pub mod types {
     }
     /// Generation of default values for serde.
     pub mod defaults {
-        pub(super) fn interval_update_request_type() -> super::IntervalUpdateRequestType {
-            super::IntervalUpdateRequestType::Recurring
-        }
         pub(super) fn pricing_request_type() -> super::PricingRequestType {
             super::PricingRequestType::Legacy
         }
