@@ -7,14 +7,7 @@ use serde_json::Value;
 
 use crate::error::{pointer, SpecError};
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-
-fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
-    match v.get("$ref").and_then(Value::as_str) {
-        Some(r) if r.starts_with("#/") => doc.pointer(&r[1..]).unwrap_or(v),
-        _ => v,
-    }
-}
+use crate::normalize::{resolve, METHODS};
 
 /// snake_case as progenitor names methods, to find operationIds that would clash.
 fn snake(id: &str) -> String {

@@ -57,8 +57,8 @@ fn operations(doc: &Value) -> Vec<Operation> {
     let mut out = Vec::new();
     let Some(paths) = doc.get("paths").and_then(Value::as_object) else { return out };
     for (path, item) in paths {
-        for method in ["get", "put", "post", "delete", "options", "head", "patch", "trace"] {
-            let Some(op) = item.get(method) else { continue };
+        for method in normalize::METHODS {
+            let Some(op) = item.get(*method) else { continue };
             let operation_id = op["operationId"].as_str().unwrap_or_default().to_owned();
             let deprecated = op.get("deprecated") == Some(&Value::Bool(true));
             let status = op
@@ -71,10 +71,7 @@ fn operations(doc: &Value) -> Vec<Operation> {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .map(|p| match p.get("$ref").and_then(Value::as_str) {
-                    Some(r) => doc.pointer(&r[1..]).unwrap_or(p),
-                    None => p,
-                })
+                .map(|p| normalize::resolve(doc, p))
                 .any(|p| p.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key")));
             out.push(Operation {
                 method_name: method_name(&operation_id),

@@ -44,9 +44,9 @@ pub fn to_openapi(file: &str, doc: &Value) -> Result<openapiv3::OpenAPI, SpecErr
 fn locate(file: &str, doc: &Value) -> Option<SpecError> {
     use openapiv3::{Operation, Parameter, ReferenceOr, RequestBody, Response, Schema};
     for (path, item) in doc.get("paths")?.as_object()? {
-        for method in ["get", "put", "post", "delete", "options", "head", "patch", "trace"] {
-            let Some(op) = item.get(method) else { continue };
-            let at = pointer(["paths", path.as_str(), method]);
+        for method in crate::normalize::METHODS {
+            let Some(op) = item.get(*method) else { continue };
+            let at = pointer(["paths", path.as_str(), *method]);
             if typed::<Operation>(file, &at, op).is_ok() {
                 continue;
             }

@@ -129,7 +129,8 @@ pub fn normalize_except(doc: &mut Value, file: &str, skip: &[&str]) -> Result<()
     Ok(())
 }
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+/// The HTTP methods a path item may hold.
+pub const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// Calls `f` for every operation with its JSON pointer.
 fn for_each_operation(
@@ -151,7 +152,7 @@ fn for_each_operation(
 }
 
 /// Resolves a local `$ref` (`#/components/...`) to the value it points at.
-fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+pub fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     match v.get("$ref").and_then(Value::as_str) {
         Some(r) if r.starts_with("#/") => doc.pointer(&r[1..]).unwrap_or(v),
         _ => v,
