@@ -1,0 +1,116 @@
+//! Request extractors whose rejections are problem+json answers naming the field.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+
+/// A JSON body read into a generated request type. A missing field, a wrong type or a broken
+/// constraint (pattern, length, enum) is a 400 that names the field by its JSON path.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Reads JSON into `T`, naming the failing field on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "a JSON body is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde names a missing field in its message, not in the path.
+        let field = match message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            Some(missing) if path == "." => missing.to_owned(),
+            Some(missing) => format!("{path}.{missing}"),
+            None if path == "." => "body".to_owned(),
+            None => path,
+        };
+        let reason = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        ApiError::invalid(field, reason)
+    })
+}
+
+/// Path parameters; a parameter that does not parse is a 400 naming it.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::invalid("path", e.body_text()))
+    }
+}
+
+/// Query parameters; a parameter that does not parse is a 400 naming it.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::invalid("query", e.body_text()))
+    }
+}
+
+/// The `Merchant-Serial-Number` header, required by the merchant-facing APIs: 4 to 10 digits.
+pub struct Msn(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Msn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        msn(&parts.headers).map(Msn)
+    }
+}
+
+/// Reads and checks `Merchant-Serial-Number`.
+pub fn msn(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get("merchant-serial-number")
+        .ok_or_else(|| ApiError::invalid("Merchant-Serial-Number", "the header is required"))?
+        .to_str()
+        .map_err(|_| ApiError::invalid("Merchant-Serial-Number", "must be 4 to 10 digits"))?;
+    if !(4..=10).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid("Merchant-Serial-Number", "must be 4 to 10 digits"));
+    }
+    Ok(value.to_owned())
+}
+
+/// The `Idempotency-Key` header, for operations that require one: at most 40 characters
+/// and none of `# ? / \`... Absence is a 400 naming the header.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get("idempotency-key")
+            .ok_or_else(|| ApiError::invalid("Idempotency-Key", "the header is required"))?
+            .to_str()
+            .map_err(|_| ApiError::invalid("Idempotency-Key", "must be ASCII"))?;
+        if value.is_empty() || value.len() > 40 || value.contains(['#', '?', '/', '\\']) {
+            return Err(ApiError::invalid("Idempotency-Key", "1 to 40 characters, none of # ? / \\"));
+        }
+        Ok(IdempotencyKey(value.to_owned()))
+    }
+}

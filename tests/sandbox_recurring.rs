@@ -1,0 +1,4 @@
+//! Being written.
+
+#[path = "support/mod.rs"]
+mod support;

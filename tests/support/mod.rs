@@ -1,0 +1,44 @@
+//! Shared set-up for the sandbox tests: a sandbox on loopback and a facade client for it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use vipps::Vipps;
+use vipps_core::{RetryPolicy, Timeouts};
+use vipps_sandbox::Sandbox;
+
+/// A facade client for `sandbox`, with its credentials and merchant serial number.
+pub fn client(sandbox: &Sandbox) -> Vipps {
+    builder(sandbox).build().expect("a valid client")
+}
+
+/// A builder pre-filled for `sandbox`, to change before building.
+pub fn builder(sandbox: &Sandbox) -> vipps::VippsBuilder {
+    let c = sandbox.credentials();
+    Vipps::builder()
+        .client_id(&c.client_id)
+        .client_secret(&c.client_secret)
+        .subscription_key(&c.subscription_key)
+        .merchant_serial_number(&c.merchant_serial_number)
+        .system("sandbox-tests", "1")
+        .base_url(sandbox.base_url())
+}
+
+/// A client for tests on paused tokio time: no wall-clock limits, no idle-pool timer, fast
+/// retries (see crates/vipps/tests/support.rs for why).
+pub fn paused_client(sandbox: &Sandbox) -> Vipps {
+    let http = vipps_core::reqwest::Client::builder().pool_idle_timeout(None).build().expect("a client");
+    builder(sandbox)
+        .timeouts(Timeouts { connect: None, attempt: None, call: None })
+        .retry_policy(RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(100), ..RetryPolicy::default() })
+        .http_client(http)
+        .build()
+        .expect("a valid client")
+}
+
+/// A sandbox with default settings and a client for it.
+pub async fn start() -> (Sandbox, Vipps) {
+    let sandbox = Sandbox::start().await.expect("the sandbox starts");
+    let vipps = client(&sandbox);
+    (sandbox, vipps)
+}
