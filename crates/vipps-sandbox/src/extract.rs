@@ -28,7 +28,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = match e.path().to_string() {
+            // "." is the root, "?" a syntax error before any field.
+            p if p == "." || p == "?" => ".".to_owned(),
+            p => p,
+        };
         let inner = e.into_inner();
         let message = inner.to_string();
         // serde names a missing field in its message, not in the path.
@@ -112,5 +116,61 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             return Err(ApiError::invalid("Idempotency-Key", "1 to 40 characters, none of # ? / \\"));
         }
         Ok(IdempotencyKey(value.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Outer {
+        amount: i64,
+        inner: Inner,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Inner {
+        order_id: String,
+    }
+
+    fn field_of(body: &str) -> (String, String) {
+        let e = parse_json::<Outer>(body.as_bytes()).unwrap_err();
+        assert_eq!(e.status, 400);
+        e.fields[0].clone()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(r#"{"inner":{"orderId":"x"}}"#).0, "amount");
+        assert_eq!(field_of(r#"{"amount":1,"inner":{}}"#).0, "inner.orderId");
+        assert_eq!(field_of(r#"{"amount":"ten","inner":{"orderId":"x"}}"#).0, "amount");
+        assert_eq!(field_of(r#"{"amount":1,"inner":{"orderId":3}}"#).0, "inner.orderId");
+        assert_eq!(field_of("").0, "body");
+        assert_eq!(field_of("{not json").0, "body");
+        let (_, reason) = field_of(r#"{"amount":1,"inner":{}}"#);
+        assert!(reason.contains("missing field"), "{reason}");
+    }
+
+    #[test]
+    fn generated_constraints_name_the_field() {
+        // The generated Recurring charge type checks orderId's pattern while deserializing.
+        let body = r#"{"amount":1000,"transactionType":"DIRECT_CAPTURE","description":"d","due":"2030-01-01","retryDays":0,"type":"RECURRING","orderId":"has space"}"#;
+        let e = parse_json::<vipps_recurring::types::CreateChargeV3>(body.as_bytes()).unwrap_err();
+        assert_eq!(e.fields[0].0, "orderId", "{e}");
+    }
+
+    #[test]
+    fn merchant_serial_numbers_are_checked() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(msn(&h).unwrap_err().fields[0].0, "Merchant-Serial-Number");
+        h.insert("merchant-serial-number", "12a456".parse().unwrap());
+        assert!(msn(&h).is_err());
+        h.insert("merchant-serial-number", "123456".parse().unwrap());
+        assert_eq!(msn(&h).unwrap(), "123456");
     }
 }

@@ -120,3 +120,167 @@ pub(crate) async fn idempotency(State(state): State<AppState>, request: Request,
     );
     Response::from_parts(parts, Body::from(response_body))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::post;
+    use axum::Router;
+
+    use super::*;
+    use crate::state::{Config, Shared};
+
+    /// A server whose one route counts how often it ran and answers with that count, behind
+    /// the sandbox's middleware.
+    async fn serve() -> (String, AppState, Arc<AtomicU32>) {
+        let state: AppState = Arc::new(Shared::new(Config::default()));
+        let runs = Arc::new(AtomicU32::new(0));
+        let counter = runs.clone();
+        let app = Router::new()
+            .route(
+                "/count",
+                post(move |body: bytes::Bytes| {
+                    let counter = counter.clone();
+                    async move {
+                        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                        (StatusCode::CREATED, format!("{{\"run\":{n},\"len\":{}}}", body.len()))
+                    }
+                }),
+            )
+            .merge(crate::accesstoken::routes())
+            .layer(from_fn_with_state(state.clone(), idempotency))
+            .layer(from_fn_with_state(state.clone(), credentials))
+            .layer(from_fn_with_state(state.clone(), faults))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, state, runs)
+    }
+
+    fn post_count(url: &str, state: &AppState, token: &str, key: Option<&str>, body: &'static str) -> reqwest::RequestBuilder {
+        let mut r = reqwest::Client::new()
+            .post(format!("{url}/count"))
+            .bearer_auth(token)
+            .header("Ocp-Apim-Subscription-Key", &state.config.credentials.subscription_key)
+            .header("Merchant-Serial-Number", "123456")
+            .body(body);
+        if let Some(key) = key {
+            r = r.header("Idempotency-Key", key);
+        }
+        r
+    }
+
+    #[tokio::test]
+    async fn credentials_are_checked_before_the_handler_runs() {
+        let (url, state, runs) = serve().await;
+        // No token, a token the sandbox never issued, the wrong subscription key: all 401.
+        let none = reqwest::Client::new().post(format!("{url}/count")).send().await.unwrap();
+        assert_eq!(none.status(), 401);
+        assert_eq!(post_count(&url, &state, "made-up", None, "{}").send().await.unwrap().status(), 401);
+        let token = state.issue_token(std::time::Duration::from_secs(60));
+        let wrong_key = reqwest::Client::new()
+            .post(format!("{url}/count"))
+            .bearer_auth(&token)
+            .header("Ocp-Apim-Subscription-Key", "wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong_key.status(), 401);
+        assert_eq!(wrong_key.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert_eq!(post_count(&url, &state, &token, None, "{}").send().await.unwrap().status(), 201);
+        state.expire_tokens();
+        assert_eq!(post_count(&url, &state, &token, None, "{}").send().await.unwrap().status(), 401);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_key_and_body_replay_and_another_body_conflicts() {
+        let (url, state, runs) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60));
+        let first = post_count(&url, &state, &token, Some("k-1"), "{\"a\":1}").send().await.unwrap();
+        assert_eq!(first.status(), 201);
+        let first = first.text().await.unwrap();
+        let again = post_count(&url, &state, &token, Some("k-1"), "{\"a\":1}").send().await.unwrap();
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.text().await.unwrap(), first);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "a replay must not run the handler");
+        let other = post_count(&url, &state, &token, Some("k-1"), "{\"a\":2}").send().await.unwrap();
+        assert_eq!(other.status(), 409);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Another key runs again.
+        assert_eq!(post_count(&url, &state, &token, Some("k-2"), "{\"a\":1}").send().await.unwrap().status(), 201);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn injected_failures_are_not_stored_and_leave_the_key_usable() {
+        let (url, state, runs) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60));
+        lock(&state.faults).fail_next = Some((2, StatusCode::SERVICE_UNAVAILABLE));
+        for _ in 0..2 {
+            let r = post_count(&url, &state, &token, Some("k"), "{}").send().await.unwrap();
+            assert_eq!(r.status(), 503);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["status"], 503);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert_eq!(post_count(&url, &state, &token, Some("k"), "{}").send().await.unwrap().status(), 201);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Token calls are never failed.
+        lock(&state.faults).fail_next = Some((1, StatusCode::SERVICE_UNAVAILABLE));
+        let c = &state.config.credentials;
+        let t = reqwest::Client::new()
+            .post(format!("{url}/accesstoken/get"))
+            .header("client_id", &c.client_id)
+            .header("client_secret", &c.client_secret)
+            .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(t.status(), 200);
+        let t: serde_json::Value = t.json().await.unwrap();
+        assert_eq!(t["expires_in"], "3600");
+        assert!(state.token_valid(t["access_token"].as_str().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn token_endpoints_refuse_wrong_credentials() {
+        let (url, state, _) = serve().await;
+        let c = &state.config.credentials;
+        let wrong = reqwest::Client::new()
+            .post(format!("{url}/accesstoken/get"))
+            .header("client_id", &c.client_id)
+            .header("client_secret", "nope")
+            .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        let miami = reqwest::Client::new()
+            .post(format!("{url}/miami/v1/token"))
+            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(miami.status(), 200);
+        let body: serde_json::Value = miami.json().await.unwrap();
+        assert_eq!(body["expires_in"], 900);
+        let bad_grant = reqwest::Client::new()
+            .post(format!("{url}/miami/v1/token"))
+            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad_grant.status(), 400);
+        let problem: serde_json::Value = bad_grant.json().await.unwrap();
+        assert_eq!(problem["extraDetails"][0]["name"], "grant_type");
+    }
+}
