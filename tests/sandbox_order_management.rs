@@ -153,16 +153,11 @@ fn field_of(err: &vipps_core::Error) -> (Option<u16>, String) {
     (err.status(), name)
 }
 
-/// `post_image` documents no error answers, so the generated client hands them over as
-/// unexpected responses; this reads their status and problem body.
-async fn image_error(e: vipps_order_management::Error<()>) -> (u16, Value) {
-    match e {
-        vipps_order_management::Error::UnexpectedResponse(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        other => panic!("not an error answer: {other:?}"),
-    }
+/// The status and problem body of a failed `post_image`, through the SDK's typed error.
+async fn image_error(e: vipps_order_management::Error<vipps_core::Problem>) -> (u16, Value) {
+    let err = vipps_core::Error::from(e);
+    let status = err.status().unwrap_or_else(|| panic!("not an error answer: {err:?}"));
+    (status, serde_json::to_value(err.problem().expect("a problem body")).unwrap())
 }
 
 async fn raw(sandbox: &Sandbox, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

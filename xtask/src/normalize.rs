@@ -83,7 +83,10 @@ pub const RULES: &[Rule] = &[
                  runtime turns non-JSON error bodies into problems, keeping the text. `default` \
                  is merged into both: progenitor counts `default` as a possible success too, which \
                  breaks the same assertion next to a typed 2xx response. Ranges only, because \
-                 progenitor matches ranges before codes and would leave codes unreachable.",
+                 progenitor matches ranges before codes and would leave codes unreachable. An \
+                 operation documenting no 4xx or no 5xx gets that range too: the services answer \
+                 every error with a body, and without a range progenitor returns an untyped \
+                 `Error<()>` whose body nobody can read.",
         apply: errors_as_problem,
     },
     Rule {
@@ -321,6 +324,11 @@ fn errors_as_problem(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
                 let line = if description.is_empty() { code.clone() } else { format!("{code}: {description}") };
                 classes.entry(*class).or_default().push(line);
             }
+        }
+        for class in ['4', '5'] {
+            classes
+                .entry(class)
+                .or_insert_with(|| vec![format!("{class}xx: not documented for this operation; read as problem details like every other error")]);
         }
         for (class, lines) in classes {
             responses.insert(

@@ -111,6 +111,25 @@ fn errors_as_problem() {
 }
 
 #[test]
+fn errors_as_problem_covers_undocumented_errors() {
+    // Without the rule an operation documenting only a 200 gets progenitor's untyped
+    // `Error<()>`, whose body no caller can read.
+    let (file, text) = fixture("undocumented-errors.yaml");
+    let bare = generate_source(&file, &text, &["errors-as-problem"]).unwrap();
+    assert!(bare.contains("Error<()>"), "the failure this rule prevents");
+    let doc = normalized("undocumented-errors.yaml");
+    for op in ["/paths/~1v1~1images/post/responses", "/paths/~1v1~1things/get/responses"] {
+        let responses = doc.pointer(op).unwrap().as_object().unwrap();
+        assert!(responses.contains_key("4XX") && responses.contains_key("5XX"), "{op}: {:?}", responses.keys());
+    }
+    let things = doc.pointer("/paths/~1v1~1things/get/responses").unwrap();
+    assert!(things["4XX"]["description"].as_str().unwrap().contains("400: a bad filter"));
+    assert!(things["5XX"]["description"].as_str().unwrap().contains("not documented"));
+    let code = generate_source(&file, &text, &[]).unwrap();
+    assert!(!code.contains("Error<()>"), "every operation's errors are problems");
+}
+
+#[test]
 fn fold_success_responses() {
     let (file, text) = fixture("mixed-success.yaml");
     let err = generate_source(&file, &text, &["fold-success-responses"]).unwrap_err();
