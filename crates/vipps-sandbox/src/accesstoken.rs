@@ -9,7 +9,7 @@ use base64::Engine;
 use vipps_accesstoken::types::{AuthorizationTokenResponse, TokenRequest, TokenResponse};
 
 use crate::problem::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{AppState, TokenKind};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/accesstoken/get", post(get_token)).route("/miami/v1/token", post(miami_token))
@@ -33,7 +33,7 @@ async fn get_token(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
         }
     }
     let lifetime = state.config.token_lifetime;
-    let token = state.issue_token(lifetime);
+    let token = state.issue_token(lifetime, TokenKind::AccessToken);
     let now = state.now().timestamp();
     let secs = lifetime.as_secs();
     Ok(Json(AuthorizationTokenResponse {
@@ -64,7 +64,7 @@ async fn miami_token(State(state): State<AppState>, headers: HeaderMap, body: by
     let _ = form.grant_type;
     let lifetime = state.config.miami_token_lifetime;
     Ok(Json(TokenResponse {
-        access_token: state.issue_token(lifetime),
+        access_token: state.issue_token(lifetime, TokenKind::Miami),
         expires_in: lifetime.as_secs() as i64,
         token_type: "Bearer".into(),
     }))

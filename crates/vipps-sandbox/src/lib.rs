@@ -152,6 +152,7 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
         .layer(from_fn_with_state(state.clone(), middleware::credentials))
         .layer(from_fn_with_state(state.clone(), middleware::faults))
+        .layer(axum::middleware::from_fn(middleware::problem_instance))
         .with_state(state)
 }
 

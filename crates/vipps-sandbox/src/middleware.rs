@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering;
 
 use crate::problem::ApiError;
-use crate::state::{lock, AppState, StoredAnswer};
+use crate::state::{lock, AppState, StoredAnswer, TokenKind};
 
 fn is_token_path(path: &str) -> bool {
     path == "/accesstoken/get" || path == "/miami/v1/token"
@@ -48,25 +48,54 @@ pub(crate) async fn faults(State(state): State<AppState>, request: Request, next
     next.run(request).await
 }
 
-/// Checks `Ocp-Apim-Subscription-Key` and the bearer token on every API call.
+/// Checks the bearer token and `Ocp-Apim-Subscription-Key` on every API call. A token from
+/// `/miami/v1/token` needs no subscription key (one that is sent must still be right).
 pub(crate) async fn credentials(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if is_control_path(path) || is_token_path(path) {
         return next.run(request).await;
     }
     let headers = request.headers();
-    let key = headers.get("ocp-apim-subscription-key").and_then(|v| v.to_str().ok());
-    if key != Some(state.config.credentials.subscription_key.as_str()) {
-        return ApiError::unauthorized("a valid Ocp-Apim-Subscription-Key header is required").into_response();
-    }
+    let key = headers.get("ocp-apim-subscription-key").map(|v| v.to_str().unwrap_or_default());
+    let key_ok = key == Some(state.config.credentials.subscription_key.as_str());
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    match token {
-        None => ApiError::unauthorized("a bearer token is required").into_response(),
-        Some(token) if !state.token_valid(token) => {
-            ApiError::unauthorized("the access token is expired or was not issued by this service").into_response()
+    let Some(token) = token else {
+        return ApiError::unauthorized("a bearer token is required").into_response();
+    };
+    match state.valid_token(token) {
+        None => ApiError::unauthorized("the access token is expired or was not issued by this service").into_response(),
+        Some(TokenKind::Miami) if key.is_none() || key_ok => next.run(request).await,
+        Some(_) if !key_ok => {
+            ApiError::unauthorized("a valid Ocp-Apim-Subscription-Key header is required").into_response()
         }
         Some(_) => next.run(request).await,
     }
+}
+
+/// Fills `instance` (the request path) into problem answers, as the real APIs do.
+pub(crate) async fn problem_instance(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/problem+json"));
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.entry("instance").or_insert(serde_json::Value::String(path));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Body::from(serde_json::Value::Object(map).to_string())
+        }
+        _ => Body::from(bytes),
+    };
+    Response::from_parts(parts, body)
 }
 
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -154,6 +183,7 @@ mod tests {
             .layer(from_fn_with_state(state.clone(), idempotency))
             .layer(from_fn_with_state(state.clone(), credentials))
             .layer(from_fn_with_state(state.clone(), faults))
+            .layer(axum::middleware::from_fn(problem_instance))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -181,7 +211,7 @@ mod tests {
         let none = reqwest::Client::new().post(format!("{url}/count")).send().await.unwrap();
         assert_eq!(none.status(), 401);
         assert_eq!(post_count(&url, &state, "made-up", None, "{}").send().await.unwrap().status(), 401);
-        let token = state.issue_token(std::time::Duration::from_secs(60));
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
         let wrong_key = reqwest::Client::new()
             .post(format!("{url}/count"))
             .bearer_auth(&token)
@@ -199,9 +229,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn miami_tokens_need_no_subscription_key_and_problems_name_the_instance() {
+        let (url, state, runs) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::Miami);
+        let call = |key: Option<&str>| {
+            let mut r = reqwest::Client::new().post(format!("{url}/count")).bearer_auth(&token);
+            if let Some(key) = key {
+                r = r.header("Ocp-Apim-Subscription-Key", key);
+            }
+            r.send()
+        };
+        assert_eq!(call(None).await.unwrap().status(), 201);
+        assert_eq!(call(Some(&state.config.credentials.subscription_key)).await.unwrap().status(), 201);
+        let wrong = call(Some("wrong")).await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        let problem: serde_json::Value = wrong.json().await.unwrap();
+        assert_eq!(problem["instance"], "/count");
+        assert_eq!(problem["status"], 401);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn the_same_key_and_body_replay_and_another_body_conflicts() {
         let (url, state, runs) = serve().await;
-        let token = state.issue_token(std::time::Duration::from_secs(60));
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
         let first = post_count(&url, &state, &token, Some("k-1"), "{\"a\":1}").send().await.unwrap();
         assert_eq!(first.status(), 201);
         let first = first.text().await.unwrap();
@@ -221,7 +272,7 @@ mod tests {
     #[tokio::test]
     async fn injected_failures_are_not_stored_and_leave_the_key_usable() {
         let (url, state, runs) = serve().await;
-        let token = state.issue_token(std::time::Duration::from_secs(60));
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
         lock(&state.faults).fail_next = Some((2, StatusCode::SERVICE_UNAVAILABLE));
         for _ in 0..2 {
             let r = post_count(&url, &state, &token, Some("k"), "{}").send().await.unwrap();

@@ -66,7 +66,7 @@ impl Default for Config {
     }
 }
 
-/// The fault plan, changed through [`crate::Faults`].
+/// The fault plan, changed through [`crate::Sandbox::fail_next`] and [`crate::Sandbox::set_latency`].
 #[derive(Debug, Default)]
 pub struct FaultPlan {
     /// Answer the next `n` API calls with this status.
@@ -97,8 +97,8 @@ pub struct Shared {
     started: Instant,
     clock_offset: Mutex<chrono::Duration>,
     next_id: AtomicU64,
-    /// Issued tokens and when each expires.
-    pub tokens: Mutex<HashMap<String, Instant>>,
+    /// Issued tokens: when each expires, and which endpoint issued it.
+    pub tokens: Mutex<HashMap<String, IssuedToken>>,
     /// The fault plan.
     pub faults: Mutex<FaultPlan>,
     /// Stored answers by (scope, method, path, key).
@@ -113,6 +113,24 @@ pub struct Shared {
     pub order_management: Mutex<order_management::Store>,
     /// API calls handled (token calls included), for benchmarks and tests.
     pub calls: AtomicU64,
+}
+
+/// Which endpoint issued a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `POST /accesstoken/get`: API calls also need the subscription key.
+    AccessToken,
+    /// `POST /miami/v1/token`: no subscription key needed (one given must still be right).
+    Miami,
+}
+
+/// One issued token.
+#[derive(Debug, Clone, Copy)]
+pub struct IssuedToken {
+    /// When it stops being accepted.
+    pub expires: Instant,
+    /// Where it came from.
+    pub kind: TokenKind,
 }
 
 /// The state handlers receive.
@@ -168,22 +186,27 @@ impl Shared {
     }
 
     /// Issues a token valid for `lifetime`.
-    pub fn issue_token(&self, lifetime: Duration) -> String {
+    pub fn issue_token(&self, lifetime: Duration, kind: TokenKind) -> String {
         let token = format!("sbx.{}.{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        lock(&self.tokens).insert(token.clone(), Instant::now() + lifetime);
+        lock(&self.tokens).insert(token.clone(), IssuedToken { expires: Instant::now() + lifetime, kind });
         token
+    }
+
+    /// The kind of a token issued here that has not expired.
+    pub fn valid_token(&self, token: &str) -> Option<TokenKind> {
+        lock(&self.tokens).get(token).filter(|t| Instant::now() < t.expires).map(|t| t.kind)
     }
 
     /// Whether a token was issued here and has not expired.
     pub fn token_valid(&self, token: &str) -> bool {
-        lock(&self.tokens).get(token).is_some_and(|expiry| Instant::now() < *expiry)
+        self.valid_token(token).is_some()
     }
 
     /// Expires every issued token now.
     pub fn expire_tokens(&self) {
         let now = Instant::now();
-        for expiry in lock(&self.tokens).values_mut() {
-            *expiry = now;
+        for issued in lock(&self.tokens).values_mut() {
+            issued.expires = now;
         }
     }
 }
