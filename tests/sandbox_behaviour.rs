@@ -1,4 +1,194 @@
-//! Being written.
+//! The sandbox behaves like the real service where the SDK's safety depends on it, and its
+//! fault injection drives the SDK's retry, token and timeout paths end to end.
 
 #[path = "support/mod.rs"]
 mod support;
+
+use std::time::Duration;
+
+use vipps_core::{Error, RetryPolicy, Timeouts};
+use vipps_sandbox::Sandbox;
+
+async fn list(vipps: &vipps::Vipps) -> Result<usize, Error> {
+    Ok(vipps.recurring().list_agreements_v3().send().await.map_err(Error::from)?.into_inner().len())
+}
+
+fn tokens_issued(sandbox: &Sandbox) -> usize {
+    sandbox.state().tokens.lock().unwrap().len()
+}
+
+#[tokio::test(start_paused = true)]
+async fn injected_503s_are_retried_until_the_call_succeeds() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::paused_client(&sandbox);
+    sandbox.fail_next(2, 503);
+    let before = sandbox.calls();
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+    // One token call, two failed attempts, one that succeeded.
+    assert_eq!(sandbox.calls() - before, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fault_that_outlasts_the_retry_policy_is_a_typed_api_error() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::paused_client(&sandbox);
+    sandbox.fail_next(5, 503);
+    let before = sandbox.calls();
+    let err = list(&vipps).await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert_eq!(err.problem().and_then(|p| p.status), Some(503));
+    // One token call and the policy's three attempts.
+    assert_eq!(sandbox.calls() - before, 4);
+    // Two injected failures are left: the next call fails twice, then succeeds.
+    let before = sandbox.calls();
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+    assert_eq!(sandbox.calls() - before, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_400_is_not_retried() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::paused_client(&sandbox);
+    list(&vipps).await.unwrap();
+    sandbox.fail_next(2, 400);
+    let before = sandbox.calls();
+    assert_eq!(list(&vipps).await.unwrap_err().status(), Some(400));
+    assert_eq!(sandbox.calls() - before, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_tokens_are_refetched_once_and_the_call_goes_through() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::paused_client(&sandbox);
+    list(&vipps).await.unwrap();
+    assert_eq!(tokens_issued(&sandbox), 1);
+    sandbox.expire_tokens();
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+    assert_eq!(tokens_issued(&sandbox), 2, "one 401, one new token");
+    // The new token is cached: no more token calls.
+    list(&vipps).await.unwrap();
+    assert_eq!(tokens_issued(&sandbox), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_are_replaced_before_they_expire() {
+    let sandbox = Sandbox::builder().token_lifetime(Duration::from_secs(300)).start().await.unwrap();
+    let vipps = support::paused_builder(&sandbox).token_refresh_margin(Duration::from_secs(60)).build().unwrap();
+    list(&vipps).await.unwrap();
+    tokio::time::advance(Duration::from_secs(200)).await;
+    list(&vipps).await.unwrap();
+    assert_eq!(tokens_issued(&sandbox), 1, "still well within the lifetime");
+    tokio::time::advance(Duration::from_secs(50)).await;
+    // 250 s into a 300 s token, inside the 60 s margin: replaced before any call is refused.
+    let before = sandbox.calls();
+    list(&vipps).await.unwrap();
+    assert_eq!(tokens_issued(&sandbox), 2);
+    assert_eq!(sandbox.calls() - before, 2, "one token call and one API call, no 401");
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_beyond_the_attempt_limit_is_a_timeout() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let http = vipps_core::reqwest::Client::builder().pool_idle_timeout(None).build().unwrap();
+    let vipps = support::builder(&sandbox)
+        .timeouts(Timeouts { connect: None, attempt: Some(Duration::from_secs(1)), call: None })
+        .retry_policy(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+        .http_client(http)
+        .build()
+        .unwrap();
+    // Fetch the token first: the latency applies to API calls only.
+    list(&vipps).await.unwrap();
+    sandbox.set_latency(Duration::from_secs(5));
+    let err = list(&vipps).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    sandbox.set_latency(Duration::ZERO);
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_an_authentication_error() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::builder(&sandbox).client_secret("not-the-secret").build().unwrap();
+    let err = list(&vipps).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(!err.to_string().contains("not-the-secret"));
+    let vipps = support::builder(&sandbox).subscription_key("not-the-key").build().unwrap();
+    assert!(matches!(list(&vipps).await.unwrap_err(), Error::Authentication { .. }));
+}
+
+#[tokio::test]
+async fn the_miami_token_endpoint_works_through_the_facade() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::builder(&sandbox).token_endpoint(vipps_core::TokenEndpoint::Miami).build().unwrap();
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+    assert_eq!(tokens_issued(&sandbox), 1);
+}
+
+#[tokio::test]
+async fn the_access_token_api_answers_through_the_facade() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::client(&sandbox);
+    let token = vipps.access_token().fetch_authorization_token_using_post().send().await.unwrap().into_inner();
+    assert_eq!(token.token_type, "Bearer");
+    assert_eq!(token.expires_in, "3600");
+    let miami = vipps
+        .access_token()
+        .fetch_token()
+        .body(vipps_accesstoken::types::TokenRequest {
+            grant_type: vipps_accesstoken::types::TokenRequestGrantType::ClientCredentials,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(miami.expires_in, 900);
+    assert_eq!(tokens_issued(&sandbox), 2);
+}
+
+#[tokio::test]
+async fn missing_merchant_serial_number_is_a_400_naming_the_header() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let c = sandbox.credentials();
+    let vipps = vipps::Vipps::builder()
+        .client_id(&c.client_id)
+        .client_secret(&c.client_secret)
+        .subscription_key(&c.subscription_key)
+        .base_url(sandbox.base_url())
+        .build()
+        .unwrap();
+    let err = list(&vipps).await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    let problem = err.problem().unwrap();
+    assert!(problem.detail.as_deref().unwrap_or_default().contains("Merchant-Serial-Number"), "{problem:?}");
+    // With a merchant handle the same call goes through.
+    let merchant = vipps.merchant(&c.merchant_serial_number).unwrap();
+    assert_eq!(merchant.recurring().list_agreements_v3().send().await.unwrap().into_inner().len(), 0);
+}
+
+#[tokio::test]
+async fn control_endpoints_drive_faults_over_http() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::client(&sandbox);
+    let http = vipps_core::reqwest::Client::new();
+    let r = http
+        .post(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .json(&serde_json::json!({"failNext": {"count": 1, "status": 500}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // 500 is not retried: the call fails once, the next one succeeds.
+    assert_eq!(list(&vipps).await.unwrap_err().status(), Some(500));
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+    let bad = http
+        .post(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .json(&serde_json::json!({"failNext": {"count": 1, "status": 200}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let r = http.post(format!("{}/_sandbox/expire-tokens", sandbox.base_url())).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(list(&vipps).await.unwrap(), 0);
+    assert_eq!(tokens_issued(&sandbox), 2);
+}

@@ -27,13 +27,20 @@ pub fn builder(sandbox: &Sandbox) -> vipps::VippsBuilder {
 /// A client for tests on paused tokio time: no wall-clock limits, no idle-pool timer, fast
 /// retries (see crates/vipps/tests/support.rs for why).
 pub fn paused_client(sandbox: &Sandbox) -> Vipps {
+    paused_builder(sandbox).build().expect("a valid client")
+}
+
+/// The builder behind [`paused_client`].
+pub fn paused_builder(sandbox: &Sandbox) -> vipps::VippsBuilder {
     let http = vipps_core::reqwest::Client::builder().pool_idle_timeout(None).build().expect("a client");
     builder(sandbox)
         .timeouts(Timeouts { connect: None, attempt: None, call: None })
-        .retry_policy(RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(100), ..RetryPolicy::default() })
+        .retry_policy(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            ..RetryPolicy::default()
+        })
         .http_client(http)
-        .build()
-        .expect("a valid client")
 }
 
 /// A sandbox with default settings and a client for it.
