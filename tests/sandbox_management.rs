@@ -72,21 +72,11 @@ impl Raw {
     async fn new(sandbox: &Sandbox) -> Self {
         let c = sandbox.credentials();
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{}/accesstoken/get", sandbox.base_url()))
-            .header("client_id", &c.client_id)
-            .header("client_secret", &c.client_secret)
-            .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = support::raw_token(sandbox).await;
         Raw {
             http,
             base: sandbox.base_url().to_owned(),
-            token: token["access_token"].as_str().unwrap().to_owned(),
+            token: token.clone(),
             key: c.subscription_key.clone(),
         }
     }

@@ -145,20 +145,10 @@ fn field_of(err: &vipps_core::Error) -> (Option<u16>, String) {
 async fn raw(sandbox: &Sandbox, method: &str, path: &str, psp_id: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let c = sandbox.credentials();
     let http = vipps_core::reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/accesstoken/get", sandbox.base_url()))
-        .header("client_id", &c.client_id)
-        .header("client_secret", &c.client_secret)
-        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = support::raw_token(sandbox).await;
     let mut request = http
         .request(method.parse().unwrap(), format!("{}{path}", sandbox.base_url()))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
         .header("Merchant-Serial-Number", &c.merchant_serial_number);
     if let Some(psp) = psp_id {
@@ -484,20 +474,10 @@ async fn psp_id_and_merchant_serial_number_are_required_and_scope_the_payment() 
     assert_eq!(status, 200, "{answer}");
     let http = vipps_core::reqwest::Client::new();
     let c = sandbox.credentials();
-    let token: Value = http
-        .post(format!("{}/accesstoken/get", sandbox.base_url()))
-        .header("client_id", &c.client_id)
-        .header("client_secret", &c.client_secret)
-        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = support::raw_token(&sandbox).await;
     let answer = http
         .get(format!("{}/psp/v3/psppayments/scoped1/details", sandbox.base_url()))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
         .header("Psp-Id", PSP_ID)
         .send()

@@ -204,20 +204,10 @@ async fn agreements_with(vipps: &Vipps, status: AgreementStatus) -> Vec<String> 
 async fn raw(sandbox: &Sandbox, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let c = sandbox.credentials();
     let http = vipps_core::reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/accesstoken/get", sandbox.base_url()))
-        .header("client_id", &c.client_id)
-        .header("client_secret", &c.client_secret)
-        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = support::raw_token(sandbox).await;
     let mut request = http
         .request(method.parse().unwrap(), format!("{}{path}", sandbox.base_url()))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
         .header("Merchant-Serial-Number", &c.merchant_serial_number)
         .header("Idempotency-Key", uuid_like());

@@ -49,3 +49,21 @@ pub async fn start() -> (Sandbox, Vipps) {
     let vipps = client(&sandbox);
     (sandbox, vipps)
 }
+
+/// A token from the sandbox's `/accesstoken/get`, for raw requests that bypass the SDK (to
+/// send bodies the generated types would refuse client-side).
+pub async fn raw_token(sandbox: &Sandbox) -> String {
+    let c = sandbox.credentials();
+    let answer: serde_json::Value = vipps_core::reqwest::Client::new()
+        .post(format!("{}/accesstoken/get", sandbox.base_url()))
+        .header("client_id", &c.client_id)
+        .header("client_secret", &c.client_secret)
+        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+        .send()
+        .await
+        .expect("the token endpoint answers")
+        .json()
+        .await
+        .expect("a JSON token answer");
+    answer["access_token"].as_str().expect("an access_token").to_owned()
+}
