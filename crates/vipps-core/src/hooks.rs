@@ -17,7 +17,14 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::token::AccessToken;
 
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
+// Header names, built at compile time (`from_static` would otherwise validate them per call).
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static API_VERSION: HeaderName = HeaderName::from_static("api-version");
+static CLIENT_ID: HeaderName = HeaderName::from_static("client_id");
+static CLIENT_SECRET: HeaderName = HeaderName::from_static("client_secret");
+static SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
+static MERCHANT_SERIAL_NUMBER: HeaderName = HeaderName::from_static("merchant-serial-number");
+static PSP_ID: HeaderName = HeaderName::from_static("psp-id");
 
 fn header_value(value: &str, sensitive: bool) -> Result<HeaderValue, Error> {
     let mut v = HeaderValue::from_str(value).map_err(|_| Error::invalid_input("a header value is not valid ASCII"))?;
@@ -25,38 +32,39 @@ fn header_value(value: &str, sensitive: bool) -> Result<HeaderValue, Error> {
     Ok(v)
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str, sensitive: bool) -> Result<(), Error> {
-    headers.insert(HeaderName::from_static(name), header_value(value, sensitive)?);
-    Ok(())
-}
-
 fn set_bearer(headers: &mut HeaderMap, token: &AccessToken) -> Result<(), Error> {
-    headers.insert(AUTHORIZATION, header_value(&format!("Bearer {}", token.secret()), true)?);
+    let value = token.bearer_header().ok_or_else(|| Error::invalid_input("a header value is not valid ASCII"))?;
+    headers.insert(AUTHORIZATION, value.clone());
     Ok(())
 }
 
 /// Prepares a request before its first attempt.
+///
+/// The values of the managed headers are built once (by the runtime, the context and the
+/// token cache) and only cloned here: a call does not format or validate them again.
 pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str) -> Result<(), Error> {
     let runtime = ctx.runtime();
     let api = ctx.api();
     let headers = request.headers_mut();
     // progenitor adds the spec's version as `api-version`; the Vipps APIs do not use it.
-    headers.remove("api-version");
+    headers.remove(&API_VERSION);
     // Validate the caller's input first: nothing, not even a token request, goes out on bad input.
     if api.operation(operation).is_some_and(|op| op.idempotency_key) {
-        match headers.get(IDEMPOTENCY_KEY) {
+        match headers.get(&IDEMPOTENCY_KEY) {
             Some(given) => {
                 let given = given.to_str().map_err(|_| Error::invalid_input("Idempotency-Key is not valid ASCII"))?;
                 IdempotencyKey::validate(given)?;
             }
-            None => set(headers, IDEMPOTENCY_KEY, IdempotencyKey::generate().as_str(), false)?,
+            None => {
+                headers.insert(IDEMPOTENCY_KEY.clone(), header_value(IdempotencyKey::generate().as_str(), false)?);
+            }
         }
     }
     match (api.name, operation) {
         ("accesstoken", "fetch_authorization_token_using_post") => {
-            set(headers, "client_id", runtime.client_id(), true)?;
-            set(headers, "client_secret", runtime.client_secret(), true)?;
-            set(headers, "ocp-apim-subscription-key", runtime.subscription_key(), true)?;
+            headers.insert(CLIENT_ID.clone(), header_value(runtime.client_id(), true)?);
+            headers.insert(CLIENT_SECRET.clone(), header_value(runtime.client_secret(), true)?);
+            headers.insert(SUBSCRIPTION_KEY.clone(), runtime.subscription_key_header().clone());
         }
         ("accesstoken", _) => {
             headers.insert(AUTHORIZATION, header_value(&runtime.basic_credentials(), true)?);
@@ -65,35 +73,26 @@ pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str)
             let token = runtime.access_token().await?;
             let headers = request.headers_mut();
             set_bearer(headers, &token)?;
-            set(headers, "ocp-apim-subscription-key", runtime.subscription_key(), true)?;
+            headers.insert(SUBSCRIPTION_KEY.clone(), runtime.subscription_key_header().clone());
         }
     }
     let headers = request.headers_mut();
-    if let Some(msn) = ctx.merchant_serial_number() {
-        set(headers, "merchant-serial-number", msn.as_str(), false)?;
+    if let Some(msn) = ctx.merchant_header() {
+        headers.insert(MERCHANT_SERIAL_NUMBER.clone(), msn.clone());
     }
-    if let (Some(psp), "psp") = (runtime.psp_id(), api.name) {
-        set(headers, "psp-id", psp, false)?;
+    if let (Some(psp), "psp") = (runtime.psp_id_header(), api.name) {
+        headers.insert(PSP_ID.clone(), psp.clone());
     }
-    for (name, value) in runtime.system().headers() {
-        headers.insert(HeaderName::from_static(lower(name)), header_value(value, false)?);
+    for (name, value) in runtime.system_headers() {
+        headers.insert(name.clone(), value.clone());
     }
     Ok(())
-}
-
-fn lower(name: &'static str) -> &'static str {
-    match name {
-        "Vipps-System-Name" => "vipps-system-name",
-        "Vipps-System-Version" => "vipps-system-version",
-        "Vipps-System-Plugin-Name" => "vipps-system-plugin-name",
-        _ => "vipps-system-plugin-version",
-    }
 }
 
 /// Whether a call may be sent again after a failed attempt.
 fn may_retry(request: &reqwest::Request) -> bool {
     matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE)
-        || request.headers().contains_key(IDEMPOTENCY_KEY)
+        || request.headers().contains_key(&IDEMPOTENCY_KEY)
 }
 
 fn retryable_status(status: StatusCode) -> bool {
@@ -133,7 +132,7 @@ pub async fn exec(
         latency_ms = field::Empty,
     );
     let started = Instant::now();
-    let result = attempts(ctx, http, request, &span).instrument(span.clone()).await;
+    let result = attempts(ctx, http, request, &span, started).instrument(span.clone()).await;
     span.record("latency_ms", started.elapsed().as_millis() as u64);
     match &result {
         Ok(response) => {
@@ -150,11 +149,12 @@ async fn attempts(
     http: &reqwest::Client,
     mut request: reqwest::Request,
     span: &tracing::Span,
+    started: Instant,
 ) -> reqwest::Result<reqwest::Response> {
     let runtime = ctx.runtime();
     let policy = *runtime.retry_policy();
     let timeouts = *runtime.timeouts();
-    let deadline = timeouts.call.map(|d| Instant::now() + d);
+    let deadline = timeouts.call.map(|d| started + d);
     let retry_allowed = may_retry(&request);
     let mut refetched = false;
     let mut attempt = 0u32;
@@ -167,16 +167,21 @@ async fn attempts(
             (Some(a), Some(r)) => Some(a.min(r)),
             (a, r) => a.or(r),
         };
-        let used_token = bearer(&request);
         let outcome = http.execute(request).await;
         let can_go_on = |wait: Duration| {
             spare.is_some() && deadline.is_none_or(|d| Instant::now() + wait < d)
         };
+        // The token this attempt sent, read (only on a 401) from the spare copy, whose
+        // headers are the attempt's.
+        let used_token = |status: StatusCode| match &spare {
+            Some(spare) if status == StatusCode::UNAUTHORIZED => bearer(spare),
+            _ => None,
+        };
         match outcome {
-            Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !refetched && used_token.is_some() && spare.is_some() => {
+            Ok(response) if !refetched && response.status() == StatusCode::UNAUTHORIZED && used_token(response.status()).is_some() => {
                 // The token was refused: forget it, fetch one new token, and send once more.
                 refetched = true;
-                runtime.invalidate_token(&AccessToken::from_header(used_token.as_deref().unwrap_or_default()));
+                runtime.invalidate_token(&AccessToken::from_header(used_token(response.status()).as_deref().unwrap_or_default()));
                 let Ok(token) = runtime.access_token().await else { return readable(response).await };
                 let mut next = spare.expect("checked above");
                 if set_bearer(next.headers_mut(), &token).is_err() {

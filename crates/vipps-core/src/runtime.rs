@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Environment, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint};
@@ -32,6 +33,47 @@ struct Inner {
     retry: RetryPolicy,
     token_endpoint: TokenEndpoint,
     tokens: TokenCache,
+    headers: ManagedHeaders,
+}
+
+/// The header values every call sends, built once from the validated configuration so that
+/// a call clones them (a reference count each) instead of building and validating them anew.
+struct ManagedHeaders {
+    /// `Ocp-Apim-Subscription-Key`, marked sensitive.
+    subscription_key: HeaderValue,
+    /// `Psp-Id`, when one is configured.
+    psp_id: Option<HeaderValue>,
+    /// The `Vipps-System-*` headers that are set.
+    system: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ManagedHeaders {
+    fn new(subscription_key: &SecretString, psp_id: Option<&str>, system: &SystemInfo) -> Result<Self, Error> {
+        fn value(field: &'static str, value: &str, sensitive: bool) -> Result<HeaderValue, Error> {
+            let mut v = HeaderValue::from_str(value).map_err(|_| Error::config(field, "is not a valid header value"))?;
+            v.set_sensitive(sensitive);
+            Ok(v)
+        }
+        Ok(Self {
+            subscription_key: value("subscription_key", subscription_key.expose_secret(), true)?,
+            psp_id: psp_id.map(|p| value("psp_id", p, false)).transpose()?,
+            system: system
+                .headers()
+                .map(|(name, v)| Ok((HeaderName::from_static(lower(name)), value(name, v, false)?)))
+                .collect::<Result<_, Error>>()?,
+        })
+    }
+}
+
+/// The lower-case form of a `Vipps-System-*` header name ([`HeaderName::from_static`] takes
+/// lower case only).
+fn lower(name: &'static str) -> &'static str {
+    match name {
+        "Vipps-System-Name" => "vipps-system-name",
+        "Vipps-System-Version" => "vipps-system-version",
+        "Vipps-System-Plugin-Name" => "vipps-system-plugin-name",
+        _ => "vipps-system-plugin-version",
+    }
 }
 
 impl fmt::Debug for Runtime {
@@ -113,6 +155,21 @@ impl Runtime {
 
     pub(crate) fn subscription_key(&self) -> &str {
         self.inner.subscription_key.expose_secret()
+    }
+
+    /// `Ocp-Apim-Subscription-Key`, ready to send (sensitive).
+    pub(crate) fn subscription_key_header(&self) -> &HeaderValue {
+        &self.inner.headers.subscription_key
+    }
+
+    /// `Psp-Id`, ready to send, when one is configured.
+    pub(crate) fn psp_id_header(&self) -> Option<&HeaderValue> {
+        self.inner.headers.psp_id.as_ref()
+    }
+
+    /// The `Vipps-System-*` headers that are set, ready to send.
+    pub(crate) fn system_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.inner.headers.system
     }
 
     pub(crate) fn basic_credentials(&self) -> String {
@@ -331,6 +388,7 @@ impl RuntimeBuilder {
             }
         };
         let base_url = environment.base_url();
+        let headers = ManagedHeaders::new(&subscription_key, self.psp_id.as_deref(), &self.system)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 http,
@@ -346,6 +404,7 @@ impl RuntimeBuilder {
                 retry: self.retry,
                 token_endpoint: self.token_endpoint,
                 tokens: TokenCache::new(self.refresh_margin.unwrap_or(Duration::from_secs(60))),
+                headers,
             }),
         })
     }

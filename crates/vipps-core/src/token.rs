@@ -5,23 +5,54 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use reqwest::header::HeaderValue;
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::error::Error;
 
 /// A bearer token. Its `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(Arc<str>);
+///
+/// It carries its `Authorization: Bearer …` header value, built once when the token arrives
+/// and marked sensitive, so that a call only clones it (a reference count) instead of
+/// formatting and validating the header again.
+#[derive(Clone)]
+pub struct AccessToken {
+    secret: Arc<str>,
+    /// `None` when the token cannot be a header value; using it is then an error.
+    bearer: Option<HeaderValue>,
+}
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret == other.secret
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl AccessToken {
+    fn new(secret: Arc<str>) -> Self {
+        let bearer = HeaderValue::from_str(&format!("Bearer {secret}")).ok().map(|mut v| {
+            v.set_sensitive(true);
+            v
+        });
+        Self { secret, bearer }
+    }
+
     /// The token, for the `Authorization` header.
     pub fn secret(&self) -> &str {
-        &self.0
+        &self.secret
+    }
+
+    /// The `Authorization` header value (`Bearer …`, sensitive), or `None` if the token holds
+    /// characters a header cannot.
+    pub(crate) fn bearer_header(&self) -> Option<&HeaderValue> {
+        self.bearer.as_ref()
     }
 
     pub(crate) fn from_header(value: &str) -> Self {
-        Self(value.into())
+        Self::new(value.into())
     }
 }
 
@@ -129,7 +160,7 @@ pub fn parse_token_response(body: &[u8]) -> Result<(AccessToken, Duration), Erro
         }
         None => return Err(malformed("token response has no expires_in".into())),
     };
-    Ok((AccessToken(parsed.access_token.into()), Duration::from_secs(seconds)))
+    Ok((AccessToken::new(parsed.access_token.into()), Duration::from_secs(seconds)))
 }
 
 #[cfg(test)]
@@ -151,6 +182,10 @@ mod tests {
     fn debug_hides_the_token() {
         let (t, _) = parse_token_response(br#"{"access_token":"supersecret","expires_in":1}"#).unwrap();
         assert!(!format!("{t:?}").contains("supersecret"));
+        let header = t.bearer_header().unwrap();
+        assert!(header.is_sensitive());
+        assert_eq!(header.to_str().unwrap(), "Bearer supersecret");
+        assert!(!format!("{header:?}").contains("supersecret"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -159,7 +194,7 @@ mod tests {
         let n = AtomicU64::new(0);
         let fetch = || async {
             let i = n.fetch_add(1, Ordering::SeqCst);
-            Ok((AccessToken(format!("t{i}").into()), Duration::from_secs(3600)))
+            Ok((AccessToken::new(format!("t{i}").into()), Duration::from_secs(3600)))
         };
         assert_eq!(cache.get(fetch).await.unwrap().secret(), "t0");
         tokio::time::advance(Duration::from_secs(3600 - 61)).await;
@@ -167,7 +202,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         let t1 = cache.get(fetch).await.unwrap();
         assert_eq!(t1.secret(), "t1");
-        cache.invalidate(&AccessToken("t0".into()));
+        cache.invalidate(&AccessToken::new("t0".into()));
         assert_eq!(cache.get(fetch).await.unwrap().secret(), "t1", "a stale token does not evict the current one");
         cache.invalidate(&t1);
         assert_eq!(cache.get(fetch).await.unwrap().secret(), "t2");
