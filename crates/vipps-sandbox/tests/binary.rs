@@ -1,0 +1,58 @@
+//! The `vipps-sandbox` binary serves on the port it is given and prints where.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_serves_tokens_on_the_port_it_prints() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vipps-sandbox"))
+        .args(["--port", "0", "--token-lifetime", "120", "--production"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let child = Kill(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let url = first.strip_prefix("vipps-sandbox listening on ").expect("the address line").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{url}");
+    let printed: Vec<String> = lines.take(5).map(Result::unwrap).collect();
+    assert!(printed.iter().any(|l| l.contains("test mode:") && l.contains("false")), "{printed:?}");
+
+    let c = vipps_sandbox::Credentials::default();
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{url}/accesstoken/get"))
+        .header("client_id", &c.client_id)
+        .header("client_secret", &c.client_secret)
+        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["expires_in"], "120");
+    // --production: the test-only force-accept is not served.
+    let accept = http
+        .patch(format!("{url}/recurring/v3/agreements/agr_0000001/accept"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+        .header("Merchant-Serial-Number", &c.merchant_serial_number)
+        .header("Idempotency-Key", "k1")
+        .json(&serde_json::json!({"phoneNumber": "4791234567"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accept.status(), 404);
+    drop(child);
+}
