@@ -1,28 +1,33 @@
-//! Calls through the facade against raw reqwest, on the same loopback mock server.
+//! Calls through the facade against raw reqwest, each on a fresh loopback mock server.
 //! `cargo bench -p vipps --bench throughput`; the ratio of the two times is the overhead.
+//!
+//! Both sides put the same request on the wire (the facade's headers, including the `Accept`
+//! the generated client sends and the SDK's `User-Agent`), and each side gets its own mock
+//! server: wiremock keeps every matched request in memory, so with one shared server the side
+//! measured second paid for the tens of thousands of requests the first side left behind.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let server = rt.block_on(async {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/accesstoken/get"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "t", "expires_in": "3600"})))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/recurring/v3/agreements"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-            .mount(&server)
-            .await;
-        server
-    });
-    let vipps = vipps::Vipps::builder()
+async fn mock_server() -> MockServer {
+    let server = MockServer::builder().disable_request_recording().start().await;
+    Mock::given(method("POST"))
+        .and(path("/accesstoken/get"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "t", "expires_in": "3600"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/recurring/v3/agreements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn facade(server: &MockServer) -> vipps::Vipps {
+    vipps::Vipps::builder()
         .client_id("id")
         .client_secret("secret")
         .subscription_key("key")
@@ -30,36 +35,117 @@ fn bench(c: &mut Criterion) {
         .system("bench", "1")
         .base_url(server.uri())
         .build()
-        .unwrap();
-    let recurring = vipps.recurring();
-    let raw = reqwest::Client::new();
-    let url = format!("{}/recurring/v3/agreements", server.uri());
+        .unwrap()
+}
 
+/// A plain reqwest client that sends the same `User-Agent` as the SDK's.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder().user_agent(concat!("vipps-rust-sdk/", env!("CARGO_PKG_VERSION"))).build().unwrap()
+}
+
+async fn raw_call(raw: &reqwest::Client, url: &str) {
+    let r = raw
+        .get(url)
+        .header("Accept", "application/json")
+        .bearer_auth("t")
+        .header("Ocp-Apim-Subscription-Key", "key")
+        .header("Merchant-Serial-Number", "123456")
+        .header("Vipps-System-Name", "bench")
+        .header("Vipps-System-Version", "1")
+        .send()
+        .await
+        .unwrap();
+    let v: Vec<serde_json::Value> = r.json().await.unwrap();
+    assert!(v.is_empty());
+}
+
+async fn facade_call(recurring: &vipps::recurring_api::Client) {
+    let v = recurring.list_agreements_v3().send().await.unwrap().into_inner();
+    assert!(v.is_empty());
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut group = c.benchmark_group("list_agreements_v3");
-    group.bench_function("raw_reqwest", |b| {
-        b.to_async(&rt).iter(|| async {
-            let r = raw
-                .get(&url)
-                .bearer_auth("t")
-                .header("Ocp-Apim-Subscription-Key", "key")
-                .header("Merchant-Serial-Number", "123456")
-                .header("Vipps-System-Name", "bench")
-                .header("Vipps-System-Version", "1")
-                .send()
-                .await
-                .unwrap();
-            let v: Vec<serde_json::Value> = r.json().await.unwrap();
-            assert!(v.is_empty());
-        })
-    });
-    group.bench_function("vipps_facade", |b| {
-        b.to_async(&rt).iter(|| async {
-            let v = recurring.list_agreements_v3().send().await.unwrap().into_inner();
-            assert!(v.is_empty());
-        })
-    });
+    {
+        let server = rt.block_on(mock_server());
+        let raw = raw_client();
+        let url = format!("{}/recurring/v3/agreements", server.uri());
+        group.bench_function("raw_reqwest", |b| b.to_async(&rt).iter(|| raw_call(&raw, &url)));
+    }
+    {
+        let server = rt.block_on(mock_server());
+        let vipps = facade(&server);
+        let recurring = vipps.recurring();
+        group.bench_function("vipps_facade", |b| b.to_async(&rt).iter(|| facade_call(&recurring)));
+    }
     group.finish();
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// Without criterion, for profiling:
+/// - `THROUGHPUT_PROFILE=raw:N` or `facade:N` runs N calls one way and exits: a fixed workload
+///   for `valgrind --tool=callgrind` (the count for N=1100 minus the one for N=100, over 1000,
+///   is what one call costs);
+/// - `THROUGHPUT_PROFILE=ab:N` runs N rounds of 200 calls each way, alternating, and prints the
+///   median time of a call on each side: under load from other processes this ratio is
+///   steadier than that of two criterion runs one after the other.
+fn profile(spec: &str) {
+    let (which, n) = spec.split_once(':').expect("THROUGHPUT_PROFILE=raw:N, facade:N or ab:N");
+    let n: usize = n.parse().expect("a number");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (raw_server, facade_server) = rt.block_on(async { (mock_server().await, mock_server().await) });
+    let raw = raw_client();
+    let url = format!("{}/recurring/v3/agreements", raw_server.uri());
+    let vipps = facade(&facade_server);
+    let recurring = vipps.recurring();
+    let (raw, url, recurring) = (&raw, url.as_str(), &recurring);
+    let call = move |raw_side: bool| async move {
+        if raw_side {
+            raw_call(raw, url).await
+        } else {
+            facade_call(recurring).await
+        }
+    };
+    rt.block_on(async {
+        // One call each way first, so that connections and the token exist before the counting.
+        call(true).await;
+        call(false).await;
+        match which {
+            "raw" | "facade" => {
+                for _ in 0..n {
+                    call(which == "raw").await;
+                }
+            }
+            "ab" => {
+                let (mut raw_times, mut facade_times) = (Vec::new(), Vec::new());
+                for round in 0..n {
+                    for raw_side in [round % 2 == 0, round % 2 == 1] {
+                        let started = std::time::Instant::now();
+                        for _ in 0..200 {
+                            call(raw_side).await;
+                        }
+                        let per_call = started.elapsed().as_secs_f64() * 1e6 / 200.0;
+                        if raw_side { &mut raw_times } else { &mut facade_times }.push(per_call);
+                    }
+                }
+                let median = |mut v: Vec<f64>| {
+                    v.sort_by(f64::total_cmp);
+                    v[v.len() / 2]
+                };
+                let (r, f) = (median(raw_times), median(facade_times));
+                println!("raw {r:.1} µs, facade {f:.1} µs per call (medians of {n} rounds), ratio {:.3}", r / f);
+            }
+            other => panic!("unknown mode {other}"),
+        }
+    });
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("THROUGHPUT_PROFILE") {
+        return profile(&spec);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
