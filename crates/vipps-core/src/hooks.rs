@@ -5,6 +5,7 @@
 //! key. `exec` runs the attempts: retries with backoff, one token refetch on 401, time
 //! limits, a tracing span, and error bodies made readable as [`Problem`](crate::Problem)s.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
@@ -12,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
-use crate::config::IdempotencyKey;
+use crate::config::{IdempotencyKey, RetryPolicy};
 use crate::context::Context;
 use crate::error::Error;
 use crate::token::AccessToken;
@@ -152,73 +153,109 @@ async fn attempts(
     started: Instant,
 ) -> reqwest::Result<reqwest::Response> {
     let runtime = ctx.runtime();
-    let policy = *runtime.retry_policy();
     let timeouts = *runtime.timeouts();
-    let deadline = timeouts.call.map(|d| started + d);
-    let retry_allowed = may_retry(&request);
-    let mut refetched = false;
-    let mut attempt = 0u32;
+    let mut progress = Progress {
+        policy: *runtime.retry_policy(),
+        deadline: timeouts.call.map(|d| started + d),
+        retry_allowed: may_retry(&request),
+        refetched: false,
+        attempt: 0,
+    };
     loop {
-        attempt += 1;
-        span.record("attempt", attempt);
+        progress.attempt += 1;
+        span.record("attempt", progress.attempt);
         let spare = request.try_clone();
-        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let remaining = progress.deadline.map(|d| d.saturating_duration_since(Instant::now()));
         *request.timeout_mut() = match (timeouts.attempt, remaining) {
             (Some(a), Some(r)) => Some(a.min(r)),
             (a, r) => a.or(r),
         };
         let outcome = http.execute(request).await;
-        let can_go_on = |wait: Duration| {
-            spare.is_some() && deadline.is_none_or(|d| Instant::now() + wait < d)
-        };
-        // The token this attempt sent, read (only on a 401) from the spare copy, whose
-        // headers are the attempt's.
-        let used_token = |status: StatusCode| match &spare {
-            Some(spare) if status == StatusCode::UNAUTHORIZED => bearer(spare),
-            _ => None,
-        };
-        match outcome {
-            Ok(response) if !refetched && response.status() == StatusCode::UNAUTHORIZED && used_token(response.status()).is_some() => {
-                // The token was refused: forget it, fetch one new token, and send once more.
-                refetched = true;
-                runtime.invalidate_token(&AccessToken::from_header(used_token(response.status()).as_deref().unwrap_or_default()));
-                let Ok(token) = runtime.access_token().await else { return readable(response).await };
-                let mut next = spare.expect("checked above");
-                if set_bearer(next.headers_mut(), &token).is_err() {
-                    return readable(response).await;
-                }
-                tracing::debug!("401 with the cached token; fetched a new one and sending again");
-                attempt -= 1;
-                request = next;
+        // A response that is not an error is the answer. Everything else (401, retries,
+        // error bodies, transport errors) is decided in `after_failure`, a boxed future, so
+        // that its state does not make this one, moved and polled on every call, large.
+        if let Ok(response) = &outcome {
+            if !is_error(response.status()) {
+                return outcome;
             }
-            Ok(response)
-                if retryable_status(response.status()) && retry_allowed && attempt < policy.max_attempts =>
-            {
-                let wait = match retry_after(response.headers()) {
-                    Some(wait) if wait > policy.max_retry_after => return readable(response).await,
-                    Some(wait) => wait,
-                    None => policy.backoff(attempt),
-                };
-                if !can_go_on(wait) {
-                    return readable(response).await;
-                }
-                tracing::debug!(status = response.status().as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
-                drop(response);
-                tokio::time::sleep(wait).await;
-                request = refresh_token(ctx, spare.expect("checked by can_go_on")).await;
-            }
-            Ok(response) => return readable(response).await,
-            Err(e) if (e.is_connect() || e.is_timeout() || e.is_request()) && retry_allowed && attempt < policy.max_attempts => {
-                let wait = policy.backoff(attempt);
-                if !can_go_on(wait) {
-                    return Err(e);
-                }
-                tracing::debug!(timeout = e.is_timeout(), wait_ms = wait.as_millis() as u64, "transport error; retrying");
-                tokio::time::sleep(wait).await;
-                request = refresh_token(ctx, spare.expect("checked by can_go_on")).await;
-            }
-            Err(e) => return Err(e),
         }
+        match Box::pin(after_failure(ctx, outcome, spare, &mut progress)).await {
+            ControlFlow::Break(result) => return result,
+            ControlFlow::Continue(next) => request = next,
+        }
+    }
+}
+
+/// Where the attempts of a call stand.
+struct Progress {
+    policy: RetryPolicy,
+    deadline: Option<Instant>,
+    retry_allowed: bool,
+    refetched: bool,
+    attempt: u32,
+}
+
+fn is_error(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
+/// Decides what follows an attempt that failed (an error status or a transport error):
+/// the call's result, or the request to send next.
+async fn after_failure(
+    ctx: &Context,
+    outcome: reqwest::Result<reqwest::Response>,
+    spare: Option<reqwest::Request>,
+    progress: &mut Progress,
+) -> ControlFlow<reqwest::Result<reqwest::Response>, reqwest::Request> {
+    let runtime = ctx.runtime();
+    let Progress { policy, deadline, retry_allowed, .. } = *progress;
+    let attempt = progress.attempt;
+    let can_go_on = |wait: Duration| spare.is_some() && deadline.is_none_or(|d| Instant::now() + wait < d);
+    // The token this attempt sent, read (only on a 401) from the spare copy, whose headers
+    // are the attempt's.
+    let used_token = |status: StatusCode| match &spare {
+        Some(spare) if status == StatusCode::UNAUTHORIZED => bearer(spare),
+        _ => None,
+    };
+    match outcome {
+        Ok(response) if !progress.refetched && response.status() == StatusCode::UNAUTHORIZED && used_token(response.status()).is_some() => {
+            // The token was refused: forget it, fetch one new token, and send once more.
+            progress.refetched = true;
+            runtime.invalidate_token(&AccessToken::from_header(used_token(response.status()).as_deref().unwrap_or_default()));
+            let Ok(token) = runtime.access_token().await else { return ControlFlow::Break(readable(response).await) };
+            let mut next = spare.expect("checked above");
+            if set_bearer(next.headers_mut(), &token).is_err() {
+                return ControlFlow::Break(readable(response).await);
+            }
+            tracing::debug!("401 with the cached token; fetched a new one and sending again");
+            progress.attempt -= 1;
+            ControlFlow::Continue(next)
+        }
+        Ok(response) if retryable_status(response.status()) && retry_allowed && attempt < policy.max_attempts => {
+            let wait = match retry_after(response.headers()) {
+                Some(wait) if wait > policy.max_retry_after => return ControlFlow::Break(readable(response).await),
+                Some(wait) => wait,
+                None => policy.backoff(attempt),
+            };
+            if !can_go_on(wait) {
+                return ControlFlow::Break(readable(response).await);
+            }
+            tracing::debug!(status = response.status().as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
+            drop(response);
+            tokio::time::sleep(wait).await;
+            ControlFlow::Continue(refresh_token(ctx, spare.expect("checked by can_go_on")).await)
+        }
+        Ok(response) => ControlFlow::Break(readable(response).await),
+        Err(e) if (e.is_connect() || e.is_timeout() || e.is_request()) && retry_allowed && attempt < policy.max_attempts => {
+            let wait = policy.backoff(attempt);
+            if !can_go_on(wait) {
+                return ControlFlow::Break(Err(e));
+            }
+            tracing::debug!(timeout = e.is_timeout(), wait_ms = wait.as_millis() as u64, "transport error; retrying");
+            tokio::time::sleep(wait).await;
+            ControlFlow::Continue(refresh_token(ctx, spare.expect("checked by can_go_on")).await)
+        }
+        Err(e) => ControlFlow::Break(Err(e)),
     }
 }
 
@@ -238,7 +275,7 @@ async fn refresh_token(ctx: &Context, mut request: reqwest::Request) -> reqwest:
 /// text kept in `detail`. Success responses pass unchanged.
 async fn readable(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
     let status = response.status();
-    if !status.is_client_error() && !status.is_server_error() {
+    if !is_error(status) {
         return Ok(response);
     }
     let version = response.version();

@@ -179,7 +179,12 @@ impl Runtime {
 
     /// A valid access token: the cached one, or a new one (one fetch for all concurrent callers).
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
-        self.inner.tokens.get(|| self.fetch_token()).await
+        if let Some(token) = self.inner.tokens.fresh() {
+            return Ok(token);
+        }
+        // The fetch is a large future (a whole HTTP exchange); boxed, it does not make the
+        // future of every call that awaits this one as large.
+        Box::pin(self.inner.tokens.get(|| self.fetch_token())).await
     }
 
     /// Drops `token` from the cache if it is still the current one.

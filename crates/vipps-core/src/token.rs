@@ -94,7 +94,8 @@ impl TokenCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    fn fresh(&self) -> Option<AccessToken> {
+    /// The cached token, if it is fresh enough.
+    pub(crate) fn fresh(&self) -> Option<AccessToken> {
         let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().filter(|c| Instant::now() + self.margin < c.expires_at).map(|c| c.token.clone())
     }
