@@ -304,12 +304,12 @@ async fn prefilled_orders_expire_after_14_days_and_are_listed_only_on_request() 
     let m = vipps.management().unwrap();
     let created = m.order_product().body(order(seed::FJORDKAFFE_ORG)).send().await.unwrap().into_inner();
     let id = created.prefilled_order_id;
-    sandbox.advance_clock(Duration::from_secs(13 * 24 * 3600));
+    sandbox.advance_clock(Duration::from_secs(13 * 24 * 3600)).unwrap();
     assert_eq!(
         m.get_product_order_details().product_order_id(id).send().await.unwrap().into_inner().status,
         Status::Received
     );
-    sandbox.advance_clock(Duration::from_secs(24 * 3600));
+    sandbox.advance_clock(Duration::from_secs(24 * 3600)).unwrap();
     let expired = m.get_product_order_details().product_order_id(id).send().await.unwrap().into_inner();
     assert_eq!(expired.status, Status::Expired);
 

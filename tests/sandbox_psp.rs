@@ -210,7 +210,7 @@ async fn a_payment_goes_from_initiation_through_reservation_and_captures_to_a_re
     .expect("reserved and captured");
     assert_eq!(totals(&details(&vipps, "7686f7788898767977").await.unwrap()), (20000, 29900, 0, 20000));
 
-    sandbox.advance_clock(Duration::from_secs(86_400));
+    sandbox.advance_clock(Duration::from_secs(86_400)).unwrap();
     update_status(
         &vipps,
         vec![

@@ -291,7 +291,7 @@ async fn the_quickstart_flow_also_works_with_a_recurring_charge_and_the_clock() 
     .await;
     // Due tomorrow: DUE now, RESERVED once the sandbox date reaches the due date.
     assert_eq!(fetch_charge(&vipps, &agreement_id, &charge_id).await.status, ChargeStatus::Due);
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     let charge = fetch_charge(&vipps, &agreement_id, &charge_id).await;
     assert_eq!(charge.status, ChargeStatus::Reserved);
     assert_eq!(charge.due.date_naive().format("%Y-%m-%d").to_string(), due);
@@ -382,7 +382,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
     assert_eq!(fetch_charge(&vipps, &agreement_id, "june-1").await.status, ChargeStatus::Cancelled);
 
     // CaptureChargeV3, once the July charge is reserved on its due date.
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, "july-1").await.status, ChargeStatus::Reserved);
     let captured = r
         .capture_charge_v3()
@@ -437,9 +437,9 @@ async fn a_pending_agreement_expires_by_the_sandbox_clock_and_can_then_not_be_us
     body["initialCharge"] = json!({"amount": 4900, "description": "Start", "transactionType": "RESERVE_CAPTURE"});
     let (agreement_id, charge_id) = draft(&vipps, body).await;
     let charge_id = charge_id.unwrap();
-    sandbox.advance_clock(Duration::from_secs(9 * 60));
+    sandbox.advance_clock(Duration::from_secs(9 * 60)).unwrap();
     assert_eq!(fetch_agreement(&vipps, &agreement_id).await.status, Some(AgreementStatus::Pending));
-    sandbox.advance_clock(Duration::from_secs(60));
+    sandbox.advance_clock(Duration::from_secs(60)).unwrap();
     assert_eq!(fetch_agreement(&vipps, &agreement_id).await.status, Some(AgreementStatus::Expired));
     assert_eq!(fetch_charge(&vipps, &agreement_id, &charge_id).await.status, ChargeStatus::Cancelled);
     assert_eq!(agreements_with(&vipps, AgreementStatus::Expired).await, [agreement_id.as_str()]);
@@ -692,12 +692,12 @@ async fn a_recurring_charge_is_pending_then_due_then_processed_on_its_due_date()
     )
     .await;
     assert_eq!(fetch_charge(&vipps, &agreement_id, &reserve).await.status, ChargeStatus::Pending);
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, &reserve).await.status, ChargeStatus::Pending);
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, &reserve).await.status, ChargeStatus::Due);
     assert_eq!(fetch_charge(&vipps, &agreement_id, &direct).await.status, ChargeStatus::Due);
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     let reserved = fetch_charge(&vipps, &agreement_id, &reserve).await;
     assert_eq!((reserved.status, reserved.summary.captured), (ChargeStatus::Reserved, 0));
     let charged = fetch_charge(&vipps, &agreement_id, &direct).await;
@@ -727,15 +727,15 @@ async fn charges_fail_for_the_failing_test_customer_and_above_a_variable_maximum
         json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "B", "due": due_in(&sandbox, 1), "retryDays": 2}),
     )
     .await;
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     let failed = fetch_charge(&vipps, &agreement_id, &at_once).await;
     assert_eq!(failed.status, ChargeStatus::Failed);
     assert_eq!(failed.failure_reason.map(|r| r.to_string()).as_deref(), Some("user_action_required"));
     assert_eq!(failed.history.last().map(|e| (e.event, e.success)), Some((ChargeEventEvent::Fail, false)));
     // Retried for two more days, then FAILED.
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, &retried).await.status, ChargeStatus::Due);
-    sandbox.advance_clock(DAY);
+    sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, &retried).await.status, ChargeStatus::Failed);
 
     // VARIABLE pricing: the test customer takes the suggested maximum; more than that fails.

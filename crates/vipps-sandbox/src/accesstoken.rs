@@ -32,7 +32,7 @@ async fn get_token(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
             Some(_) => {}
         }
     }
-    let lifetime = state.config.token_lifetime;
+    let lifetime = state.config.token_lifetime.min(crate::state::MAX_TOKEN_LIFETIME);
     let token = state.issue_token(lifetime, TokenKind::AccessToken);
     let now = state.now().timestamp();
     let secs = lifetime.as_secs();
@@ -62,7 +62,7 @@ async fn miami_token(State(state): State<AppState>, headers: HeaderMap, body: by
     }
     let form: TokenRequest = serde_urlencoded_form(&body)?;
     let _ = form.grant_type;
-    let lifetime = state.config.miami_token_lifetime;
+    let lifetime = state.config.miami_token_lifetime.min(crate::state::MAX_TOKEN_LIFETIME);
     Ok(Json(TokenResponse {
         access_token: state.issue_token(lifetime, TokenKind::Miami),
         expires_in: lifetime.as_secs() as i64,

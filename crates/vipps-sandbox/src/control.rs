@@ -63,9 +63,8 @@ struct ClockRequest {
 }
 
 async fn clock(State(state): State<AppState>, Json(body): Json<ClockRequest>) -> ApiResult<String> {
-    if body.advance_seconds < 0 {
-        return Err(ApiError::invalid("advanceSeconds", "the clock only moves forward"));
-    }
-    state.advance_clock(chrono::Duration::seconds(body.advance_seconds));
-    Ok(state.now().to_rfc3339())
+    let step = chrono::Duration::try_seconds(body.advance_seconds)
+        .ok_or_else(|| ApiError::invalid("advanceSeconds", "too large"))?;
+    let now = state.advance_clock(step).map_err(|e| ApiError::invalid("advanceSeconds", e.0))?;
+    Ok(now.to_rfc3339())
 }

@@ -178,8 +178,14 @@ impl Sandbox {
     }
 
     /// Answers the next `count` API calls (not token calls) with `status` and a problem body.
+    ///
+    /// # Panics
+    /// When `status` is not an error status (400 to 599): a test asking for that is wrong.
     pub fn fail_next(&self, count: u32, status: u16) {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(status)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .unwrap_or_else(|| panic!("fail_next wants an error status (400 to 599), not {status}"));
         lock(&self.state.faults).fail_next = (count > 0).then_some((count, status));
     }
 
@@ -193,9 +199,11 @@ impl Sandbox {
         self.state.expire_tokens();
     }
 
-    /// Moves the sandbox's clock on: due dates, agreement expiry, timestamps.
-    pub fn advance_clock(&self, by: Duration) {
-        self.state.advance_clock(chrono::Duration::from_std(by).unwrap_or_default());
+    /// Moves the sandbox's clock on: due dates, agreement and token expiry, timestamps.
+    /// Refused (nothing changes) beyond 100 years from the start.
+    pub fn advance_clock(&self, by: Duration) -> Result<(), state::ClockError> {
+        let step = chrono::Duration::from_std(by).map_err(|_| state::ClockError("the step is too large"))?;
+        self.state.advance_clock(step).map(|_| ())
     }
 
     /// How many requests the sandbox has handled.

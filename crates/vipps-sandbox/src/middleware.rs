@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering;
 
 use crate::problem::ApiError;
-use crate::state::{lock, AppState, StoredAnswer, TokenKind};
+use crate::state::{lock, AppState, IdempotencyId, Idempotent, StoredAnswer, TokenKind};
 
 fn is_token_path(path: &str) -> bool {
     path == "/accesstoken/get" || path == "/miami/v1/token"
@@ -102,7 +102,9 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Stores the answer to a successful request that carries an `Idempotency-Key`, per
 /// merchant, method and path. The same key with the same body gets the stored answer again
-/// (and nothing changes); the same key with another body is a 409.
+/// (and nothing changes); the same key with another body is a 409, and so is a second request
+/// with a key whose first request is still being handled. Answers that are not 2xx are not
+/// stored: the key may be used again.
 pub(crate) async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(key) = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned) else {
         return next.run(request).await;
@@ -113,23 +115,36 @@ pub(crate) async fn idempotency(State(state): State<AppState>, request: Request,
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let id = (scope, request.method().to_string(), request.uri().path().to_owned(), key);
+    let id: IdempotencyId = (scope, request.method().to_string(), request.uri().path().to_owned(), key);
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return ApiError::bad_request("the body is too large").into_response();
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", "the body is too large").into_response();
     };
-    let stored = lock(&state.idempotency).get(&id).cloned();
-    if let Some(stored) = stored {
-        if stored.request_body != body {
-            return ApiError::conflict("this Idempotency-Key was used before with a different request").into_response();
+    {
+        let mut entries = lock(&state.idempotency);
+        match entries.get(&id) {
+            Some(Idempotent::Done(stored)) if stored.request_body != body => {
+                return ApiError::conflict("this Idempotency-Key was used before with a different request").into_response()
+            }
+            Some(Idempotent::Done(stored)) => {
+                let mut response = (stored.status, stored.body.clone()).into_response();
+                if let Some(ct) = &stored.content_type {
+                    response.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+                }
+                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                return response;
+            }
+            Some(Idempotent::InFlight(_)) => {
+                return ApiError::conflict("a request with this Idempotency-Key is still being processed").into_response()
+            }
+            None => {
+                entries.insert(id.clone(), Idempotent::InFlight(body.clone()));
+            }
         }
-        let mut response = (stored.status, stored.body).into_response();
-        if let Some(ct) = stored.content_type {
-            response.headers_mut().insert(header::CONTENT_TYPE, ct);
-        }
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-        return response;
     }
+    // From here the key is marked in flight; the guard clears the mark however this ends
+    // (an error answer, or the client going away and the future being dropped).
+    let mut guard = InFlight { state: &state, id: Some(id) };
     let response = next.run(Request::from_parts(parts, Body::from(body.clone()))).await;
     if !response.status().is_success() {
         return response;
@@ -138,16 +153,33 @@ pub(crate) async fn idempotency(State(state): State<AppState>, request: Request,
     let Ok(response_body) = axum::body::to_bytes(response_body, MAX_BODY).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    lock(&state.idempotency).insert(
-        id,
-        StoredAnswer {
-            request_body: body,
-            status: parts.status,
-            content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
-            body: response_body.clone(),
-        },
-    );
+    let answer = StoredAnswer {
+        request_body: body,
+        status: parts.status,
+        content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+        body: response_body.clone(),
+    };
+    if let Some(id) = guard.id.take() {
+        lock(&state.idempotency).insert(id, Idempotent::Done(answer));
+    }
     Response::from_parts(parts, Body::from(response_body))
+}
+
+/// Removes an in-flight mark that was not replaced by a stored answer.
+struct InFlight<'a> {
+    state: &'a AppState,
+    id: Option<IdempotencyId>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let mut entries = lock(&self.state.idempotency);
+            if matches!(entries.get(&id), Some(Idempotent::InFlight(_))) {
+                entries.remove(&id);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,10 +197,28 @@ mod tests {
     /// A server whose one route counts how often it ran and answers with that count, behind
     /// the sandbox's middleware.
     async fn serve() -> (String, AppState, Arc<AtomicU32>) {
+        let (url, state, runs, _) = serve_with_gate().await;
+        (url, state, runs)
+    }
+
+    /// [`serve`], plus a `/gated` route that answers only once the test adds a permit.
+    async fn serve_with_gate() -> (String, AppState, Arc<AtomicU32>, Arc<tokio::sync::Semaphore>) {
         let state: AppState = Arc::new(Shared::new(Config::default()));
         let runs = Arc::new(AtomicU32::new(0));
         let counter = runs.clone();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let held = gate.clone();
         let app = Router::new()
+            .route(
+                "/gated",
+                post(move || {
+                    let held = held.clone();
+                    async move {
+                        held.acquire().await.unwrap().forget();
+                        StatusCode::CREATED
+                    }
+                }),
+            )
             .route(
                 "/count",
                 post(move |body: bytes::Bytes| {
@@ -188,7 +238,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, state, runs)
+        (url, state, runs, gate)
     }
 
     fn post_count(url: &str, state: &AppState, token: &str, key: Option<&str>, body: &'static str) -> reqwest::RequestBuilder {
@@ -267,6 +317,75 @@ mod tests {
         // Another key runs again.
         assert_eq!(post_count(&url, &state, &token, Some("k-2"), "{\"a\":1}").send().await.unwrap().status(), 201);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_key_still_in_flight_is_a_conflict_not_a_second_run() {
+        let (url, state, _, gate) = serve_with_gate().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        let send = || {
+            reqwest::Client::new()
+                .post(format!("{url}/gated"))
+                .bearer_auth(&token)
+                .header("Ocp-Apim-Subscription-Key", &state.config.credentials.subscription_key)
+                .header("Idempotency-Key", "slow")
+                .body("{}")
+                .send()
+        };
+        let first = tokio::spawn(send());
+        // Wait until the first request holds the key.
+        while !lock(&state.idempotency).values().any(|e| matches!(e, Idempotent::InFlight(_))) {
+            tokio::task::yield_now().await;
+        }
+        let second = send().await.unwrap();
+        assert_eq!(second.status(), 409);
+        let problem: serde_json::Value = second.json().await.unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains("still being processed"), "{problem}");
+        gate.add_permits(1);
+        assert_eq!(first.await.unwrap().unwrap().status(), 201);
+        let third = send().await.unwrap();
+        assert_eq!(third.status(), 201);
+        assert_eq!(third.headers()["idempotent-replayed"], "true");
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_in_flight_frees_its_key() {
+        let (url, state, _, gate) = serve_with_gate().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        let send = || {
+            reqwest::Client::new()
+                .post(format!("{url}/gated"))
+                .bearer_auth(&token)
+                .header("Ocp-Apim-Subscription-Key", &state.config.credentials.subscription_key)
+                .header("Idempotency-Key", "dropped")
+                .body("{}")
+                .send()
+        };
+        let first = tokio::spawn(send());
+        while lock(&state.idempotency).is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // The client goes away: the server drops the handler and must forget the key.
+        first.abort();
+        while !lock(&state.idempotency).is_empty() {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(1);
+        assert_eq!(send().await.unwrap().status(), 201);
+    }
+
+    #[tokio::test]
+    async fn the_clock_refuses_steps_it_cannot_take_and_expires_tokens() {
+        let state: AppState = Arc::new(Shared::new(Config::default()));
+        let token = state.issue_token(std::time::Duration::from_secs(3600), TokenKind::AccessToken);
+        let before = state.now();
+        assert!(state.advance_clock(chrono::Duration::days(40_000)).is_err());
+        assert!(state.advance_clock(chrono::Duration::seconds(-1)).is_err());
+        assert!(state.now() - before < chrono::Duration::minutes(1), "a refused step changes nothing");
+        assert!(state.token_valid(&token));
+        let after = state.advance_clock(chrono::Duration::hours(2)).unwrap();
+        assert!(after - before >= chrono::Duration::hours(2));
+        assert!(!state.token_valid(&token), "tokens expire by the sandbox clock");
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! idempotent answers, and one store per API.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ impl Default for Credentials {
         }
     }
 }
+
+/// The longest token lifetime the sandbox issues (a longer configured one is cut to this).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// How the sandbox behaves.
 #[derive(Debug, Clone)]
@@ -88,6 +91,18 @@ pub struct StoredAnswer {
     pub body: bytes::Bytes,
 }
 
+/// (merchant serial number or `-`, method, path, key).
+pub type IdempotencyId = (String, String, String, String);
+
+/// What the sandbox knows of one idempotency key.
+#[derive(Debug, Clone)]
+pub enum Idempotent {
+    /// A request with this key is being handled; it carried this body.
+    InFlight(bytes::Bytes),
+    /// A request with this key succeeded with this answer.
+    Done(StoredAnswer),
+}
+
 /// Everything behind the router.
 #[derive(Debug)]
 pub struct Shared {
@@ -96,13 +111,12 @@ pub struct Shared {
     started_wall: DateTime<Utc>,
     started: Instant,
     clock_offset: Mutex<chrono::Duration>,
-    next_id: AtomicU64,
     /// Issued tokens: when each expires, and which endpoint issued it.
     pub tokens: Mutex<HashMap<String, IssuedToken>>,
     /// The fault plan.
     pub faults: Mutex<FaultPlan>,
-    /// Stored answers by (scope, method, path, key).
-    pub idempotency: Mutex<HashMap<(String, String, String, String), StoredAnswer>>,
+    /// Requests with an `Idempotency-Key` by (scope, method, path, key): in progress, or answered.
+    pub idempotency: Mutex<HashMap<IdempotencyId, Idempotent>>,
     /// Recurring agreements and charges.
     pub recurring: Mutex<recurring::Store>,
     /// PSP payments.
@@ -127,11 +141,26 @@ pub enum TokenKind {
 /// One issued token.
 #[derive(Debug, Clone, Copy)]
 pub struct IssuedToken {
-    /// When it stops being accepted.
-    pub expires: Instant,
+    /// When it stops being accepted, by the sandbox clock (so `advance_clock` expires it too).
+    pub expires: DateTime<Utc>,
     /// Where it came from.
     pub kind: TokenKind,
 }
+
+/// How far the sandbox clock may move from its start.
+pub const MAX_CLOCK_SHIFT: chrono::Duration = chrono::Duration::days(36_525);
+
+/// A clock step the sandbox refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockError(pub &'static str);
+
+impl std::fmt::Display for ClockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for ClockError {}
 
 /// The state handlers receive.
 pub type AppState = Arc<Shared>;
@@ -150,7 +179,6 @@ impl Shared {
             started_wall: Utc::now(),
             started: Instant::now(),
             clock_offset: Mutex::new(chrono::Duration::zero()),
-            next_id: AtomicU64::new(1),
             tokens: Mutex::new(HashMap::new()),
             faults: Mutex::new(FaultPlan::default()),
             idempotency: Mutex::new(HashMap::new()),
@@ -165,8 +193,9 @@ impl Shared {
     /// The sandbox's clock: wall time at start, moved on by tokio time (so paused-time tests
     /// move it) and by [`crate::Sandbox::advance_clock`].
     pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default();
-        self.started_wall + elapsed + *lock(&self.clock_offset)
+        let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or(MAX_CLOCK_SHIFT);
+        let shift = elapsed.checked_add(&lock(&self.clock_offset)).unwrap_or(MAX_CLOCK_SHIFT);
+        self.started_wall.checked_add_signed(shift).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The sandbox's date, in UTC.
@@ -174,27 +203,50 @@ impl Shared {
         self.now().date_naive()
     }
 
-    /// Moves the clock on.
-    pub fn advance_clock(&self, by: chrono::Duration) {
-        *lock(&self.clock_offset) += by;
+    /// Moves the clock on; `Err` (and no change) for a negative step or one that would take
+    /// the clock more than 100 years past the start.
+    pub fn advance_clock(&self, by: chrono::Duration) -> Result<DateTime<Utc>, ClockError> {
+        if by < chrono::Duration::zero() {
+            return Err(ClockError("the clock only moves forward"));
+        }
+        let mut offset = lock(&self.clock_offset);
+        match offset.checked_add(&by).filter(|o| *o <= MAX_CLOCK_SHIFT) {
+            Some(next) => *offset = next,
+            None => return Err(ClockError("the clock may move at most 100 years from the start")),
+        }
+        drop(offset);
+        Ok(self.now())
     }
 
-    /// A new id with a prefix, unique in this sandbox: `agr_` + 7 characters, for instance.
+    /// A new id with a prefix: `agr_` and 10 random letters and digits, for instance (at most
+    /// 15 characters in all, the shortest id limit in the specs). Random rather than counted, so
+    /// that an id a caller chose (a charge's `orderId`) cannot be reached by a counter later.
     pub fn id(&self, prefix: &str) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{prefix}{n:07}")
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let random = uuid::Uuid::new_v4();
+        let tail: String = random.as_bytes()[..10].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+        format!("{prefix}{tail}")
     }
 
     /// Issues a token valid for `lifetime`.
     pub fn issue_token(&self, lifetime: Duration, kind: TokenKind) -> String {
         let token = format!("sbx.{}.{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        lock(&self.tokens).insert(token.clone(), IssuedToken { expires: Instant::now() + lifetime, kind });
+        let now = self.now();
+        let lifetime = chrono::Duration::from_std(lifetime.min(MAX_TOKEN_LIFETIME)).unwrap_or(chrono::Duration::zero());
+        let expires = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut tokens = lock(&self.tokens);
+        // Forget tokens that expired long ago, so a long run does not keep every token.
+        if tokens.len() >= 1024 {
+            tokens.retain(|_, t| t.expires + chrono::Duration::hours(1) > now);
+        }
+        tokens.insert(token.clone(), IssuedToken { expires, kind });
         token
     }
 
     /// The kind of a token issued here that has not expired.
     pub fn valid_token(&self, token: &str) -> Option<TokenKind> {
-        lock(&self.tokens).get(token).filter(|t| Instant::now() < t.expires).map(|t| t.kind)
+        let now = self.now();
+        lock(&self.tokens).get(token).filter(|t| now < t.expires).map(|t| t.kind)
     }
 
     /// Whether a token was issued here and has not expired.
@@ -204,7 +256,7 @@ impl Shared {
 
     /// Expires every issued token now.
     pub fn expire_tokens(&self) {
-        let now = Instant::now();
+        let now = self.now();
         for issued in lock(&self.tokens).values_mut() {
             issued.expires = now;
         }

@@ -42,10 +42,31 @@ async fn the_binary_serves_tokens_on_the_port_it_prints() {
         .await
         .unwrap();
     assert_eq!(token["expires_in"], "120");
-    // --production: the test-only force-accept is not served.
+    // --production: the test-only force-accept is not served, even for an agreement that exists.
+    let token = token["access_token"].as_str().unwrap();
+    let draft: serde_json::Value = http
+        .post(format!("{url}/recurring/v3/agreements"))
+        .bearer_auth(token)
+        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+        .header("Merchant-Serial-Number", &c.merchant_serial_number)
+        .header("Idempotency-Key", "draft-1")
+        .json(&serde_json::json!({
+            "pricing": {"type": "LEGACY", "amount": 10000, "currency": "NOK"},
+            "interval": {"unit": "MONTH", "count": 1},
+            "merchantRedirectUrl": "https://example.com/r",
+            "merchantAgreementUrl": "https://example.com/a",
+            "productName": "Test"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agreement_id = draft["agreementId"].as_str().unwrap_or_else(|| panic!("a draft: {draft}"));
     let accept = http
-        .patch(format!("{url}/recurring/v3/agreements/agr_0000001/accept"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .patch(format!("{url}/recurring/v3/agreements/{agreement_id}/accept"))
+        .bearer_auth(token)
         .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
         .header("Merchant-Serial-Number", &c.merchant_serial_number)
         .header("Idempotency-Key", "k1")
@@ -54,5 +75,7 @@ async fn the_binary_serves_tokens_on_the_port_it_prints() {
         .await
         .unwrap();
     assert_eq!(accept.status(), 404);
+    let problem: serde_json::Value = accept.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("only available in the test environment"), "{problem}");
     drop(child);
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use vipps::recurring::{charges, collect, wait_for_agreement_status};
 use vipps::recurring_api::types::{
-    AgreementStatus, CaptureRequestV3, ChargeResponseV3, CreateChargeV3, CurrencyV3,
+    AgreementStatus, CaptureRequestV3, ChargeStatus, ChargeResponseV3, CreateChargeV3, CurrencyV3,
     DraftAgreementV3, ForceAcceptAgreementV3, InitialChargeV3, InitialChargeV3TransactionType,
     PricingRequest, PricingRequestType, RefundRequest, TimePeriod, TimePeriodUnit, TransactionType,
 };
@@ -178,7 +178,8 @@ async fn run() -> Result<()> {
         active.status.map(|s| s.to_string()).unwrap_or_default()
     );
 
-    // 4. The initial charge was reserved when the agreement was accepted.
+    // 4. The initial charge is reserved once the agreement is accepted (at once in the
+    //    sandbox; within seconds in the test environment).
     let fetch = |charge_id: String| {
         let recurring = recurring.clone();
         let agreement_id = agreement_id.clone();
@@ -193,7 +194,15 @@ async fn run() -> Result<()> {
                 .map_err(vipps::Error::from)
         }
     };
-    let charge = fetch(initial_charge.to_string()).await?;
+    let mut charge = fetch(initial_charge.to_string()).await?;
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while charge.status != ChargeStatus::Reserved {
+        if tokio::time::Instant::now() > until {
+            return Err(format!("the initial charge is still {} after 30 s", charge.status).into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        charge = fetch(initial_charge.to_string()).await?;
+    }
     println!("4. charge: {}", describe(&charge));
 
     // 5. Capture it in full.
