@@ -1,10 +1,12 @@
-//! Calls through the facade against raw reqwest, each on a fresh loopback mock server.
+//! Calls through the facade against raw reqwest, on one loopback mock server.
 //! `cargo bench -p vipps --bench throughput`; the ratio of the two times is the overhead.
 //!
 //! Both sides put the same request on the wire (the facade's headers, including the `Accept`
-//! the generated client sends and the SDK's `User-Agent`), and each side gets its own mock
-//! server: wiremock keeps every matched request in memory, so with one shared server the side
-//! measured second paid for the tens of thousands of requests the first side left behind.
+//! the generated client sends and the SDK's `User-Agent`). wiremock keeps every matched
+//! request in memory, and a server holding tens of thousands of them is slower (its heap
+//! grows on every request): with one server for the whole run, the side measured second paid
+//! for the requests of the first. So the server is reset before every sample, outside the
+//! timed part, and both sides run against the same small server state.
 
 use criterion::{criterion_group, Criterion};
 use serde_json::json;
@@ -13,17 +15,27 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn mock_server() -> MockServer {
     let server = MockServer::builder().disable_request_recording().start().await;
+    mount(&server).await;
+    server
+}
+
+/// Forgets every request the server has seen (and its mocks), and mounts the mocks anew.
+async fn reset(server: &MockServer) {
+    server.reset().await;
+    mount(server).await;
+}
+
+async fn mount(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/accesstoken/get"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "t", "expires_in": "3600"})))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/recurring/v3/agreements"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&server)
+        .mount(server)
         .await;
-    server
 }
 
 fn facade(server: &MockServer) -> vipps::Vipps {
@@ -66,19 +78,35 @@ async fn facade_call(recurring: &vipps::recurring_api::Client) {
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt.block_on(mock_server());
+    let raw = raw_client();
+    let url = format!("{}/recurring/v3/agreements", server.uri());
+    let vipps = facade(&server);
+    let recurring = vipps.recurring();
+
+    let (server, raw, url, recurring) = (&server, &raw, url.as_str(), &recurring);
+
     let mut group = c.benchmark_group("list_agreements_v3");
-    {
-        let server = rt.block_on(mock_server());
-        let raw = raw_client();
-        let url = format!("{}/recurring/v3/agreements", server.uri());
-        group.bench_function("raw_reqwest", |b| b.to_async(&rt).iter(|| raw_call(&raw, &url)));
-    }
-    {
-        let server = rt.block_on(mock_server());
-        let vipps = facade(&server);
-        let recurring = vipps.recurring();
-        group.bench_function("vipps_facade", |b| b.to_async(&rt).iter(|| facade_call(&recurring)));
-    }
+    group.bench_function("raw_reqwest", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            reset(server).await;
+            let started = std::time::Instant::now();
+            for _ in 0..iters {
+                raw_call(raw, url).await;
+            }
+            started.elapsed()
+        })
+    });
+    group.bench_function("vipps_facade", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            reset(server).await;
+            let started = std::time::Instant::now();
+            for _ in 0..iters {
+                facade_call(recurring).await;
+            }
+            started.elapsed()
+        })
+    });
     group.finish();
 }
 
@@ -95,10 +123,10 @@ fn profile(spec: &str) {
     let (which, n) = spec.split_once(':').expect("THROUGHPUT_PROFILE=raw:N, facade:N or ab:N");
     let n: usize = n.parse().expect("a number");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let (raw_server, facade_server) = rt.block_on(async { (mock_server().await, mock_server().await) });
+    let server = rt.block_on(mock_server());
     let raw = raw_client();
-    let url = format!("{}/recurring/v3/agreements", raw_server.uri());
-    let vipps = facade(&facade_server);
+    let url = format!("{}/recurring/v3/agreements", server.uri());
+    let vipps = facade(&server);
     let recurring = vipps.recurring();
     let (raw, url, recurring) = (&raw, url.as_str(), &recurring);
     let call = move |raw_side: bool| async move {
@@ -122,6 +150,7 @@ fn profile(spec: &str) {
                 let (mut raw_times, mut facade_times) = (Vec::new(), Vec::new());
                 for round in 0..n {
                     for raw_side in [round % 2 == 0, round % 2 == 1] {
+                        reset(&server).await;
                         let started = std::time::Instant::now();
                         for _ in 0..200 {
                             call(raw_side).await;
