@@ -1,0 +1,55 @@
+//! No secret, token or subscription key in `Debug`, `Display` or TRACE output. Its own test
+//! binary, because it installs a global tracing subscriber.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+use vipps::Error;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[tokio::test]
+async fn secrets_appear_in_no_debug_output_or_trace() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    // The only test in this process, with a global subscriber: a thread-local one raced with
+    // tests running in parallel on tracing's callsite cache and sometimes saw nothing.
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+
+    let server = MockServer::start().await;
+    mount_token(&server, "token-must-not-leak").await;
+    Mock::given(method("GET"))
+        .and(path("/recurring/v3/agreements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let vipps = client(&server);
+    let recurring = vipps.recurring();
+    recurring.list_agreements_v3().send().await.unwrap();
+    let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err().into();
+
+    let traced = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(traced.contains("vipps.call") && traced.contains("list_agreements_v3"), "the trace was captured: {traced}");
+    let shown = format!("{vipps:?} {recurring:?} {err:?} {err} {:?}", vipps.runtime().access_token().await.unwrap());
+    for secret in [CLIENT_SECRET, SUBSCRIPTION_KEY, "token-must-not-leak"] {
+        assert!(!traced.contains(secret), "trace leaks {secret}");
+        assert!(!shown.contains(secret), "Debug/Display leaks {secret}: {shown}");
+    }
+}
+
