@@ -2863,7 +2863,7 @@ the business portal. It can be changed later on the business portal.*/
         }
     }
     ///Fields to change on a sales unit (proposal).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct UpdateMsn {
         ///New name of the sales unit.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2875,17 +2875,8 @@ the business portal. It can be changed later on the business portal.*/
         )]
         pub sales_unit_logo: ::std::option::Option<::std::string::String>,
         ///Set to activate or deactivate the sales unit.
-        #[serde(default = "defaults::update_msn_status")]
-        pub status: UpdateMsnStatus,
-    }
-    impl ::std::default::Default for UpdateMsn {
-        fn default() -> Self {
-            Self {
-                name: Default::default(),
-                sales_unit_logo: Default::default(),
-                status: defaults::update_msn_status(),
-            }
-        }
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<UpdateMsnStatus>,
     }
     impl UpdateMsn {
         pub fn builder() -> builder::UpdateMsn {
@@ -2999,11 +2990,6 @@ the business portal. It can be changed later on the business portal.*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    impl ::std::default::Default for UpdateMsnStatus {
-        fn default() -> Self {
-            UpdateMsnStatus::Active
         }
     }
     /// Types for composing complex structures.
@@ -6827,14 +6813,17 @@ the business portal. It can be changed later on the business portal.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            status: ::std::result::Result<super::UpdateMsnStatus, ::std::string::String>,
+            status: ::std::result::Result<
+                ::std::option::Option<super::UpdateMsnStatus>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for UpdateMsn {
             fn default() -> Self {
                 Self {
                     name: Ok(Default::default()),
                     sales_unit_logo: Ok(Default::default()),
-                    status: Ok(super::defaults::update_msn_status()),
+                    status: Ok(Default::default()),
                 }
             }
         }
@@ -6867,7 +6856,9 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::UpdateMsnStatus>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::UpdateMsnStatus>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -6914,9 +6905,6 @@ the business portal. It can be changed later on the business portal.*/
         }
         pub(super) fn sales_unit_configuration_capture_type() -> super::SalesUnitConfigurationCaptureType {
             super::SalesUnitConfigurationCaptureType::ReserveCapture
-        }
-        pub(super) fn update_msn_status() -> super::UpdateMsnStatus {
-            super::UpdateMsnStatus::Active
         }
     }
     /// Error types.

@@ -56,9 +56,8 @@
 //!   not one) or declines it (`REJECTED` in v2; v1 still says `ORDER_SUBMITTED`, as the guide
 //!   describes). An order not submitted within 14 days (sandbox clock) is `EXPIRED`. Orders
 //!   that were submitted cannot be deleted (400); others can (then 404).
-//! - `updateMsn` changes only the fields present in the body (a PATCH), even though the
-//!   spec gives `status` a default. The generated `UpdateMsn` type always sends `status`
-//!   (`ACTIVE` unless set), so through the SDK every update also sets the status.
+//! - `updateMsn` changes only the fields present in the body (a PATCH): a rename leaves the
+//!   status alone.
 //! - The v1 endpoints and `deleteProductOrder` know only prefilled orders: 404 for the
 //!   seeded `MANUAL` order.
 //! - `getApiQuality` and `getMerchantContracts` answer canned sample data.
@@ -841,10 +840,6 @@ async fn update_msn(
 ) -> ApiResult<StatusCode> {
     check_msn(&msn)?;
     let update: t::UpdateMsn = parse_json(&body)?;
-    // A PATCH changes what it names: `status` has a default in the spec, but a body without
-    // it must not reactivate a deactivated sales unit.
-    let raw: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let status_given = raw.get("status").is_some();
     if let Some(name) = &update.name {
         if name.trim().is_empty() {
             return Err(ApiError::invalid("name", "must not be blank"));
@@ -866,8 +861,9 @@ async fn update_msn(
     if let Some(logo) = update.sales_unit_logo {
         unit.logo = Some(logo);
     }
-    if status_given {
-        unit.active = update.status == t::UpdateMsnStatus::Active;
+    // A PATCH changes only what it names: no `status`, no change of status.
+    if let Some(status) = update.status {
+        unit.active = status == t::UpdateMsnStatus::Active;
     }
     Ok(StatusCode::OK)
 }
