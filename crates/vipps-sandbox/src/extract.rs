@@ -47,6 +47,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Checks an absolute `http(s)://host...` URL without spaces (the specs' `format: uri` for
+/// callback and link fields); a 400 naming `field` otherwise.
+pub fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    match host {
+        Some(h) if !h.is_empty() && !value.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err(ApiError::invalid(field, "must be an absolute http(s) URL")),
+    }
+}
+
 /// Path parameters; a parameter that does not parse is a 400 naming it.
 pub struct Path<T>(pub T);
 

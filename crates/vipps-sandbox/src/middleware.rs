@@ -242,8 +242,20 @@ mod tests {
     }
 
     fn post_count(url: &str, state: &AppState, token: &str, key: Option<&str>, body: &'static str) -> reqwest::RequestBuilder {
+        post_to(url, "/count", state, token, key, body)
+    }
+
+    /// An authenticated POST to one of the test routes.
+    fn post_to(
+        url: &str,
+        route: &str,
+        state: &AppState,
+        token: &str,
+        key: Option<&str>,
+        body: &'static str,
+    ) -> reqwest::RequestBuilder {
         let mut r = reqwest::Client::new()
-            .post(format!("{url}/count"))
+            .post(format!("{url}{route}"))
             .bearer_auth(token)
             .header("Ocp-Apim-Subscription-Key", &state.config.credentials.subscription_key)
             .header("Merchant-Serial-Number", "123456")
@@ -323,15 +335,7 @@ mod tests {
     async fn a_key_still_in_flight_is_a_conflict_not_a_second_run() {
         let (url, state, _, gate) = serve_with_gate().await;
         let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
-        let send = || {
-            reqwest::Client::new()
-                .post(format!("{url}/gated"))
-                .bearer_auth(&token)
-                .header("Ocp-Apim-Subscription-Key", &state.config.credentials.subscription_key)
-                .header("Idempotency-Key", "slow")
-                .body("{}")
-                .send()
-        };
+        let send = || post_to(&url, "/gated", &state, &token, Some("slow"), "{}").send();
         let first = tokio::spawn(send());
         // Wait until the first request holds the key.
         while !lock(&state.idempotency).values().any(|e| matches!(e, Idempotent::InFlight(_))) {
@@ -352,15 +356,7 @@ mod tests {
     async fn a_request_dropped_in_flight_frees_its_key() {
         let (url, state, _, gate) = serve_with_gate().await;
         let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
-        let send = || {
-            reqwest::Client::new()
-                .post(format!("{url}/gated"))
-                .bearer_auth(&token)
-                .header("Ocp-Apim-Subscription-Key", &state.config.credentials.subscription_key)
-                .header("Idempotency-Key", "dropped")
-                .body("{}")
-                .send()
-        };
+        let send = || post_to(&url, "/gated", &state, &token, Some("dropped"), "{}").send();
         let first = tokio::spawn(send());
         while lock(&state.idempotency).is_empty() {
             tokio::task::yield_now().await;

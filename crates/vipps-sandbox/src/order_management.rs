@@ -40,7 +40,7 @@ use vipps_order_management::types::{
     GetOrderV2PaymentType, Image, ImageResponse, Order, OrderLine, OrderV2Response, PaymentType, Receipt,
 };
 
-use crate::extract::{Json, Msn, Path, Query};
+use crate::extract::{check_url, Json, Msn, Path, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::{lock, AppState};
 
@@ -131,16 +131,6 @@ fn kind_of(payment_type: PaymentType) -> &'static str {
     match payment_type {
         PaymentType::Ecom => "ecom",
         PaymentType::Recurring => "recurring",
-    }
-}
-
-/// An absolute `http(s)://host...` URL without spaces (the spec's `format: uri`).
-fn check_url(field: &str, value: &str) -> ApiResult<()> {
-    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    match host {
-        Some(h) if !h.is_empty() && !value.chars().any(char::is_whitespace) => Ok(()),
-        _ => Err(ApiError::invalid(field, "must be an absolute http(s) URL")),
     }
 }
 

@@ -62,7 +62,7 @@ use vipps_psp::types::{
     TransactionInfo, TransactionInfoOperationStatus, TransactionInfoStatus, TransactionSummary,
 };
 
-use crate::extract::{parse_json, Json, Msn, Path};
+use crate::extract::{check_url, parse_json, Json, Msn, Path};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::{lock, AppState};
 
@@ -154,16 +154,6 @@ fn psp_id(headers: &HeaderMap) -> ApiResult<String> {
         return Err(ApiError::invalid("Psp-Id", "must not be empty"));
     }
     Ok(value.to_owned())
-}
-
-/// An absolute `http(s)://host...` URL without spaces.
-fn check_url(field: &str, value: &str) -> ApiResult<()> {
-    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    match host {
-        Some(h) if !h.is_empty() && !value.chars().any(char::is_whitespace) => Ok(()),
-        _ => Err(ApiError::invalid(field, "must be an absolute http(s) URL")),
-    }
 }
 
 fn check_payment_text(field: &str, text: Option<&str>) -> ApiResult<()> {
