@@ -10,6 +10,7 @@ use vipps::Vipps;
 use vipps_order_management::types::{
     AddCategoryRequest, CategoryEnum, CategoryId, Image, ImageType, Order, OrderV2Response, PaymentType, Receipt,
 };
+use support::raw_field;
 use vipps_sandbox::Sandbox;
 
 // ---------------------------------------------------------------------------------------
@@ -161,25 +162,11 @@ async fn image_error(e: vipps_order_management::Error<vipps_core::Problem>) -> (
 }
 
 async fn raw(sandbox: &Sandbox, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let c = sandbox.credentials();
-    let http = vipps_core::reqwest::Client::new();
-    let token = support::raw_token(sandbox).await;
-    let mut request = http
-        .request(method.parse().unwrap(), format!("{}{path}", sandbox.base_url()))
-        .bearer_auth(&token)
-        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-        .header("Merchant-Serial-Number", &c.merchant_serial_number);
+    let mut request = support::raw_request(sandbox, method, path).await;
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn raw_field(answer: &Value) -> &str {
-    answer["extraDetails"][0]["name"].as_str().unwrap_or_default()
+    support::raw_send(request).await
 }
 
 fn counts(sandbox: &Sandbox) -> (usize, usize) {

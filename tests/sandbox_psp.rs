@@ -13,6 +13,7 @@ use vipps_psp::types::{
     ForceApproveRequest, InitiatePaymentRequest, PaymentDetailsRepresentation, PaymentStatus,
     PaymentTransactionDetailsOperation as Op, TransactionInfo, TransactionInfoOperationStatus, TransactionInfoStatus,
 };
+use support::raw_field;
 use vipps_sandbox::Sandbox;
 
 const PSP_ID: &str = "C948DFD1546347568874C4DDC93A2E3C";
@@ -143,28 +144,14 @@ fn field_of(err: &vipps_core::Error) -> (Option<u16>, String) {
 /// Sends a raw request (for bodies the generated types would refuse client-side) and
 /// returns the status and the JSON answer.
 async fn raw(sandbox: &Sandbox, method: &str, path: &str, psp_id: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let c = sandbox.credentials();
-    let http = vipps_core::reqwest::Client::new();
-    let token = support::raw_token(sandbox).await;
-    let mut request = http
-        .request(method.parse().unwrap(), format!("{}{path}", sandbox.base_url()))
-        .bearer_auth(&token)
-        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-        .header("Merchant-Serial-Number", &c.merchant_serial_number);
+    let mut request = support::raw_request(sandbox, method, path).await;
     if let Some(psp) = psp_id {
         request = request.header("Psp-Id", psp);
     }
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn raw_field(answer: &Value) -> &str {
-    answer["extraDetails"][0]["name"].as_str().unwrap_or_default()
+    support::raw_send(request).await
 }
 
 fn payment_count(sandbox: &Sandbox) -> usize {

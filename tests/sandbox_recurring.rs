@@ -18,6 +18,7 @@ use vipps_recurring::types::{
     PricingResponse, RefundRequest,
 };
 use vipps_sandbox::recurring::FAILING_PHONE_NUMBER;
+use support::raw_field;
 use vipps_sandbox::Sandbox;
 
 const PHONE: &str = "4791234567";
@@ -202,32 +203,17 @@ async fn agreements_with(vipps: &Vipps, status: AgreementStatus) -> Vec<String> 
 /// Sends a raw request (for bodies the generated types would refuse client-side) and returns
 /// the status and the JSON answer.
 async fn raw(sandbox: &Sandbox, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let c = sandbox.credentials();
-    let http = vipps_core::reqwest::Client::new();
-    let token = support::raw_token(sandbox).await;
-    let mut request = http
-        .request(method.parse().unwrap(), format!("{}{path}", sandbox.base_url()))
-        .bearer_auth(&token)
-        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
-        .header("Merchant-Serial-Number", &c.merchant_serial_number)
-        .header("Idempotency-Key", uuid_like());
+    let mut request = support::raw_request(sandbox, method, path).await.header("Idempotency-Key", uuid_like());
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    support::raw_send(request).await
 }
 
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     format!("raw-{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn raw_field(answer: &Value) -> &str {
-    answer["extraDetails"][0]["name"].as_str().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------

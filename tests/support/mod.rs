@@ -67,3 +67,29 @@ pub async fn raw_token(sandbox: &Sandbox) -> String {
         .expect("a JSON token answer");
     answer["access_token"].as_str().expect("an access_token").to_owned()
 }
+
+/// A raw request to `path` carrying a sandbox token, the subscription key and the merchant
+/// serial number, for bodies the generated types would refuse to build.
+pub async fn raw_request(sandbox: &Sandbox, method: &str, path: &str) -> vipps_core::reqwest::RequestBuilder {
+    let c = sandbox.credentials();
+    let token = raw_token(sandbox).await;
+    vipps_core::reqwest::Client::new()
+        .request(method.parse().expect("an HTTP method"), format!("{}{path}", sandbox.base_url()))
+        .bearer_auth(token)
+        .header("Ocp-Apim-Subscription-Key", &c.subscription_key)
+        .header("Merchant-Serial-Number", &c.merchant_serial_number)
+}
+
+/// Sends a raw request: the status, and the JSON answer (the text as a JSON string when the
+/// answer is not JSON).
+pub async fn raw_send(request: vipps_core::reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("the sandbox answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a readable body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// The field a problem answer names first in `extraDetails` (empty when none).
+pub fn raw_field(answer: &serde_json::Value) -> &str {
+    answer["extraDetails"][0]["name"].as_str().unwrap_or_default()
+}
