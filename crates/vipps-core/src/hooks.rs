@@ -211,17 +211,17 @@ async fn after_failure(
     let Progress { policy, deadline, retry_allowed, .. } = *progress;
     let attempt = progress.attempt;
     let can_go_on = |wait: Duration| spare.is_some() && deadline.is_none_or(|d| Instant::now() + wait < d);
-    // The token this attempt sent, read (only on a 401) from the spare copy, whose headers
+    // On a first 401: the token this attempt sent, read from the spare copy, whose headers
     // are the attempt's.
-    let used_token = |status: StatusCode| match &spare {
-        Some(spare) if status == StatusCode::UNAUTHORIZED => bearer(spare),
+    let refused_token = match (&outcome, &spare) {
+        (Ok(response), Some(spare)) if response.status() == StatusCode::UNAUTHORIZED && !progress.refetched => bearer(spare),
         _ => None,
     };
     match outcome {
-        Ok(response) if !progress.refetched && response.status() == StatusCode::UNAUTHORIZED && used_token(response.status()).is_some() => {
+        Ok(response) if refused_token.is_some() => {
             // The token was refused: forget it, fetch one new token, and send once more.
             progress.refetched = true;
-            runtime.invalidate_token(&AccessToken::from_header(used_token(response.status()).as_deref().unwrap_or_default()));
+            runtime.invalidate_token(&AccessToken::from_header(refused_token.as_deref().unwrap_or_default()));
             let Ok(token) = runtime.access_token().await else { return ControlFlow::Break(readable(response).await) };
             let mut next = spare.expect("checked above");
             if set_bearer(next.headers_mut(), &token).is_err() {
