@@ -351,7 +351,7 @@ fn errors_as_problem(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
             .entry("components")
             .or_insert_with(|| json!({}))
             .as_object_mut()
-            .and_then(|c| Some(c.entry("schemas").or_insert_with(|| json!({}))))
+            .map(|c| c.entry("schemas").or_insert_with(|| json!({})))
             .and_then(Value::as_object_mut);
         if let Some(schemas) = schemas {
             schemas.insert(
