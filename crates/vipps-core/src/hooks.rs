@@ -164,7 +164,7 @@ async fn attempts(
     loop {
         progress.attempt += 1;
         span.record("attempt", progress.attempt);
-        let spare = request.try_clone();
+        let spare = spare_copy(&request);
         let remaining = progress.deadline.map(|d| d.saturating_duration_since(Instant::now()));
         *request.timeout_mut() = match (timeouts.attempt, remaining) {
             (Some(a), Some(r)) => Some(a.min(r)),
@@ -184,6 +184,25 @@ async fn attempts(
             ControlFlow::Continue(next) => request = next,
         }
     }
+}
+
+/// A copy of `request` to send again if this attempt fails, or `None` if its body is a
+/// stream and cannot be copied.
+///
+/// [`reqwest::Request::try_clone`] would do, but it also copies the request's extensions,
+/// where reqwest keeps the timeout, twice (a map allocation each) on every attempt of every
+/// call. The only extension a generated client's request carries is that timeout, and
+/// [`attempts`] sets it anew before each attempt, so this copy leaves the extensions out.
+fn spare_copy(request: &reqwest::Request) -> Option<reqwest::Request> {
+    let body = match request.body() {
+        None => None,
+        Some(body) => Some(reqwest::Body::from(body.as_bytes()?.to_vec())),
+    };
+    let mut copy = reqwest::Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    *copy.body_mut() = body;
+    Some(copy)
 }
 
 /// Where the attempts of a call stand.

@@ -203,6 +203,13 @@ async fn two_503s_then_success_reuse_one_idempotency_key() {
     assert_eq!(sent.len(), 3);
     let keys: Vec<_> = sent.iter().map(|r| r.headers.get("idempotency-key").unwrap().to_str().unwrap().to_owned()).collect();
     assert!(keys.iter().all(|k| k == &keys[0]) && keys[0].len() <= 40, "{keys:?}");
+    // Each retry is a copy of the first attempt: the same body and the same headers.
+    let first: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(first, fixture("recurring/CreateChargeV3.request.json"));
+    for retry in &sent[1..] {
+        assert_eq!(retry.body, sent[0].body);
+        assert_eq!(retry.headers, sent[0].headers);
+    }
 }
 
 #[tokio::test(start_paused = true)]
