@@ -1,4 +1,5 @@
-//! The functions every generated client's `ClientHooks` impl delegates to.
+//! The functions every generated client's `ClientHooks` impl delegates to, and [`query`],
+//! which the generated request builders call.
 //!
 //! `pre` runs once per call, before the first attempt: it sets the managed headers (token,
 //! subscription key, merchant serial number, `Psp-Id`, `Vipps-System-*`) and the idempotency
@@ -20,7 +21,6 @@ use crate::token::AccessToken;
 
 // Header names, built at compile time (`from_static` would otherwise validate them per call).
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-static API_VERSION: HeaderName = HeaderName::from_static("api-version");
 static CLIENT_ID: HeaderName = HeaderName::from_static("client_id");
 static CLIENT_SECRET: HeaderName = HeaderName::from_static("client_secret");
 static SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
@@ -47,8 +47,6 @@ pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str)
     let runtime = ctx.runtime();
     let api = ctx.api();
     let headers = request.headers_mut();
-    // progenitor adds the spec's version as `api-version`; the Vipps APIs do not use it.
-    headers.remove(&API_VERSION);
     // Validate the caller's input first: nothing, not even a token request, goes out on bad input.
     if api.operation(operation).is_some_and(|op| op.idempotency_key) {
         match headers.get(&IDEMPOTENCY_KEY) {
@@ -88,6 +86,19 @@ pub async fn pre(ctx: &Context, request: &mut reqwest::Request, operation: &str)
         headers.insert(name.clone(), value.clone());
     }
     Ok(())
+}
+
+/// Adds one query parameter to a request being built; the generated clients call this
+/// instead of [`reqwest::RequestBuilder::query`] (see `streamline_requests` in `xtask`).
+///
+/// An absent optional parameter serializes to nothing, and for that reqwest's `query` still
+/// adds an empty query to the URL and removes it again. This leaves the builder as it is
+/// then; anything else goes to reqwest's `query`, errors included.
+pub fn query<T: serde::Serialize + ?Sized>(builder: reqwest::RequestBuilder, param: &T) -> reqwest::RequestBuilder {
+    match serde_urlencoded::to_string(param) {
+        Ok(pairs) if pairs.is_empty() => builder,
+        _ => builder.query(param),
+    }
 }
 
 /// Whether a call may be sent again after a failed attempt.
@@ -338,6 +349,27 @@ mod tests {
         assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn absent_query_parameters_leave_the_url_alone() {
+        use progenitor_client::QueryParam;
+        let http = reqwest::Client::new();
+        let url = |b: reqwest::RequestBuilder| b.build().unwrap().url().to_string();
+        let base = "http://127.0.0.1:1/v3/agreements";
+        let none: Option<String> = None;
+        assert_eq!(url(query(http.get(base), &QueryParam::new("status", &none))), base);
+        let status = Some("ACTIVE".to_string());
+        let size = Some(10u32);
+        let b = query(query(query(http.get(base), &QueryParam::new("status", &status)), &QueryParam::new("a", &none)), &QueryParam::new("pageSize", &size));
+        assert_eq!(url(b), format!("{base}?status=ACTIVE&pageSize=10"));
+        let spaced = Some("a b&c".to_string());
+        assert_eq!(url(query(http.get(base), &QueryParam::new("q", &spaced))), format!("{base}?q=a+b%26c"));
+        let many = vec!["A".to_string(), "B".to_string()];
+        assert_eq!(url(query(http.get(base), &QueryParam::new("s", &many))), format!("{base}?s=A&s=B"));
+        // The same URLs as reqwest's own `query` gives.
+        assert_eq!(url(http.get(base).query(&QueryParam::new("s", &many))), format!("{base}?s=A&s=B"));
+        assert_eq!(url(http.get(base).query(&QueryParam::new("status", &none))), base);
     }
 
     #[tokio::test]
