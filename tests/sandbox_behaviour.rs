@@ -86,23 +86,47 @@ async fn tokens_are_replaced_before_they_expire() {
     assert_eq!(sandbox.calls() - before, 2, "one token call and one API call, no 401");
 }
 
+/// The attempt limit holds whether the runtime built the HTTP client (which then carries the
+/// limit itself) or the caller gave one (and each request carries it).
 #[tokio::test(start_paused = true)]
 async fn latency_beyond_the_attempt_limit_is_a_timeout() {
+    for callers_client in [false, true] {
+        let sandbox = Sandbox::start().await.unwrap();
+        let mut builder = support::builder(&sandbox)
+            .timeouts(Timeouts { connect: None, attempt: Some(Duration::from_secs(1)), call: None })
+            .retry_policy(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() });
+        if callers_client {
+            builder = builder.http_client(vipps_core::reqwest::Client::builder().pool_idle_timeout(None).build().unwrap());
+        }
+        let vipps = builder.build().unwrap();
+        // Fetch the token first: the latency applies to API calls only.
+        list(&vipps).await.unwrap();
+        sandbox.set_latency(Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        let err = list(&vipps).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "caller's client {callers_client}: {err:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(1), "caller's client {callers_client}");
+        sandbox.set_latency(Duration::ZERO);
+        assert_eq!(list(&vipps).await.unwrap(), 0);
+    }
+}
+
+/// The rest of the call's time, when shorter than the attempt limit, bounds the attempt, also
+/// with the client the runtime built (whose own limit is the longer attempt limit).
+#[tokio::test(start_paused = true)]
+async fn the_call_limit_cuts_an_attempt_short() {
     let sandbox = Sandbox::start().await.unwrap();
-    let http = vipps_core::reqwest::Client::builder().pool_idle_timeout(None).build().unwrap();
     let vipps = support::builder(&sandbox)
-        .timeouts(Timeouts { connect: None, attempt: Some(Duration::from_secs(1)), call: None })
+        .timeouts(Timeouts { connect: None, attempt: Some(Duration::from_secs(10)), call: Some(Duration::from_secs(3)) })
         .retry_policy(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
-        .http_client(http)
         .build()
         .unwrap();
-    // Fetch the token first: the latency applies to API calls only.
     list(&vipps).await.unwrap();
-    sandbox.set_latency(Duration::from_secs(5));
+    sandbox.set_latency(Duration::from_secs(20));
+    let started = tokio::time::Instant::now();
     let err = list(&vipps).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    sandbox.set_latency(Duration::ZERO);
-    assert_eq!(list(&vipps).await.unwrap(), 0);
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
 }
 
 #[tokio::test]

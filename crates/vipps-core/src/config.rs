@@ -180,7 +180,7 @@ impl SystemInfo {
 pub struct Timeouts {
     /// Establishing a TCP/TLS connection.
     pub connect: Option<Duration>,
-    /// One attempt: sending the request and receiving the response head.
+    /// One attempt: sending the request and receiving the response, its body included.
     pub attempt: Option<Duration>,
     /// The whole call, all attempts and backoff included.
     pub call: Option<Duration>,

@@ -177,10 +177,15 @@ async fn attempts(
         span.record("attempt", progress.attempt);
         let spare = spare_copy(&request);
         let remaining = progress.deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        *request.timeout_mut() = match (timeouts.attempt, remaining) {
+        let limit = match (timeouts.attempt, remaining) {
             (Some(a), Some(r)) => Some(a.min(r)),
             (a, r) => a.or(r),
         };
+        // The client applies the attempt limit to a request that sets none; only a shorter
+        // one (the rest of the call's time) or a caller's client needs it on the request.
+        if limit != runtime.client_timeout() {
+            *request.timeout_mut() = limit;
+        }
         let outcome = http.execute(request).await;
         // A response that is not an error is the answer. Everything else (401, retries,
         // error bodies, transport errors) is decided in `after_failure`, a boxed future, so
