@@ -80,6 +80,14 @@ fn readme_table_matches_descriptors_exactly() {
 }
 
 #[test]
+fn descriptor_tables_are_sorted_by_method_name() {
+    for api in apis() {
+        let names: Vec<&str> = api.operations.iter().map(|o| o.method_name).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{} is not sorted: {names:?}", api.name);
+    }
+}
+
+#[test]
 fn descriptors_have_no_duplicate_operations() {
     for api in apis() {
         let mut seen = BTreeSet::new();

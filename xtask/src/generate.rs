@@ -185,7 +185,10 @@ pub fn generate_source(file: &str, text: &str, skip: &[&str]) -> Result<String, 
 
 fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<String, SpecError> {
     let tokens = run_progenitor(file, &prepared.spec)?;
-    let descriptors = prepared.operations.iter().map(|op| {
+    // Sorted by method name, so that the runtime finds an operation by binary search.
+    let mut sorted: Vec<&Operation> = prepared.operations.iter().collect();
+    sorted.sort_by(|a, b| a.method_name.cmp(&b.method_name));
+    let descriptors = sorted.into_iter().map(|op| {
         let Operation { method_name, operation_id, http_method, path, status, idempotency_key, .. } = op;
         let status = format_ident!("{}", normalize::camel(status));
         quote! {

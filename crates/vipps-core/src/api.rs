@@ -37,13 +37,51 @@ pub struct ApiDescriptor {
     pub title: &'static str,
     /// The spec's version.
     pub version: &'static str,
-    /// Every operation of the API.
+    /// Every operation of the API; the generated tables are sorted by `method_name`.
     pub operations: &'static [OperationDescriptor],
 }
 
 impl ApiDescriptor {
     /// The operation whose generated method is `method_name`.
+    ///
+    /// Every call looks its operation up, so a generated table (sorted) is searched by
+    /// halves; a table put together by hand in another order is still searched in full.
     pub fn operation(&self, method_name: &str) -> Option<&'static OperationDescriptor> {
-        self.operations.iter().find(|o| o.method_name == method_name)
+        let ops = self.operations;
+        match ops.binary_search_by(|o| o.method_name.cmp(method_name)) {
+            Ok(i) => Some(&ops[i]),
+            Err(_) => ops.iter().find(|o| o.method_name == method_name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn op(method_name: &'static str) -> OperationDescriptor {
+        OperationDescriptor {
+            method_name,
+            operation_id: method_name,
+            http_method: "GET",
+            path: "/",
+            status: OperationStatus::Current,
+            idempotency_key: false,
+        }
+    }
+
+    static SORTED: [OperationDescriptor; 4] = [op("cancel"), op("create"), op("get"), op("list")];
+    static UNSORTED: [OperationDescriptor; 4] = [op("list"), op("create"), op("get"), op("cancel")];
+
+    #[test]
+    fn operations_are_found_in_sorted_and_unsorted_tables() {
+        for operations in [&SORTED[..], &UNSORTED[..]] {
+            let api = ApiDescriptor { name: "t", title: "t", version: "1", operations };
+            for name in ["cancel", "create", "get", "list"] {
+                assert_eq!(api.operation(name).map(|o| o.method_name), Some(name));
+            }
+            assert!(api.operation("delete").is_none());
+            assert!(api.operation("").is_none());
+        }
     }
 }
