@@ -27,7 +27,7 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
     }
     let buffer = Buffer::default();
     let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).finish();
     // The only test in this process, with a global subscriber: a thread-local one raced with
     // tests running in parallel on tracing's callsite cache and sometimes saw nothing.
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
@@ -46,6 +46,11 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
 
     let traced = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert!(traced.contains("vipps.call") && traced.contains("list_agreements_v3"), "the trace was captured: {traced}");
+    // The span's fields, recorded once the call is over, show on its closing event.
+    let finished = traced.lines().find(|l| l.contains("call finished") && l.contains("list_agreements_v3")).expect("a closing event");
+    for field in ["api=\"recurring\"", "method=GET", "msn=\"123456\"", "attempt=1", "status=200", "latency_ms="] {
+        assert!(finished.contains(field), "{field} missing from {finished}");
+    }
     let shown = format!("{vipps:?} {recurring:?} {err:?} {err} {:?}", vipps.runtime().access_token().await.unwrap());
     for secret in [CLIENT_SECRET, SUBSCRIPTION_KEY, "token-must-not-leak"] {
         assert!(!traced.contains(secret), "trace leaks {secret}");
