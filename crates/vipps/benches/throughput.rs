@@ -1,5 +1,9 @@
 //! Calls through the facade against raw reqwest, on one loopback mock server.
-//! `cargo bench -p vipps --bench throughput`; the ratio of the two times is the overhead.
+//!
+//! `cargo bench -p vipps --bench throughput` gives criterion's time per call for each side.
+//! For the throughput ratio, run `THROUGHPUT_PROFILE=ab:200 cargo bench -p vipps --bench
+//! throughput`: it pairs the two sides round by round (see [`profile`]), where two criterion
+//! groups measured seconds apart drift more than the difference being measured.
 //!
 //! Both sides put the same request on the wire (the facade's headers, including the `Accept`
 //! the generated client sends and the SDK's `User-Agent`). wiremock keeps every matched
@@ -116,9 +120,11 @@ criterion_group!(benches, bench);
 /// - `THROUGHPUT_PROFILE=raw:N` or `facade:N` runs N calls one way and exits: a fixed workload
 ///   for `valgrind --tool=callgrind` (the count for N=1100 minus the one for N=100, over 1000,
 ///   is what one call costs);
-/// - `THROUGHPUT_PROFILE=ab:N` runs N rounds of 200 calls each way, alternating, and prints the
-///   median time of a call on each side: under load from other processes this ratio is
-///   steadier than that of two criterion runs one after the other.
+/// - `THROUGHPUT_PROFILE=ab:N` runs N rounds of 200 calls each way back to back (which side
+///   goes first alternates), and prints the median of the rounds' throughput ratios. The two
+///   criterion groups run one after the other, seconds apart, and on a shared 2-core machine
+///   the same code measured that way drifts by up to 15% (two identical raw groups gave
+///   ratios of 0.83 and 0.98). Paired rounds of identical sides give 0.995 to 1.003 here.
 fn profile(spec: &str) {
     let (which, n) = spec.split_once(':').expect("THROUGHPUT_PROFILE=raw:N, facade:N or ab:N");
     let n: usize = n.parse().expect("a number");
@@ -147,24 +153,32 @@ fn profile(spec: &str) {
                 }
             }
             "ab" => {
-                let (mut raw_times, mut facade_times) = (Vec::new(), Vec::new());
+                let (mut raw_times, mut facade_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
                 for round in 0..n {
+                    let mut pair = [0.0; 2];
                     for raw_side in [round % 2 == 0, round % 2 == 1] {
                         reset(&server).await;
                         let started = std::time::Instant::now();
                         for _ in 0..200 {
                             call(raw_side).await;
                         }
-                        let per_call = started.elapsed().as_secs_f64() * 1e6 / 200.0;
-                        if raw_side { &mut raw_times } else { &mut facade_times }.push(per_call);
+                        pair[usize::from(raw_side)] = started.elapsed().as_secs_f64() * 1e6 / 200.0;
                     }
+                    let [facade, raw] = pair;
+                    raw_times.push(raw);
+                    facade_times.push(facade);
+                    ratios.push(raw / facade);
                 }
-                let median = |mut v: Vec<f64>| {
+                let quartiles = |mut v: Vec<f64>| {
                     v.sort_by(f64::total_cmp);
-                    v[v.len() / 2]
+                    (v[v.len() / 4], v[v.len() / 2], v[v.len() * 3 / 4])
                 };
-                let (r, f) = (median(raw_times), median(facade_times));
-                println!("raw {r:.1} µs, facade {f:.1} µs per call (medians of {n} rounds), ratio {:.3}", r / f);
+                let ((_, r, _), (_, f, _)) = (quartiles(raw_times), quartiles(facade_times));
+                let (low, ratio, high) = quartiles(ratios);
+                println!(
+                    "raw {r:.1} µs, facade {f:.1} µs per call (medians of {n} rounds); \
+                     throughput ratio facade/raw {ratio:.3} (median of the rounds' ratios; quartiles {low:.3}-{high:.3})"
+                );
             }
             other => panic!("unknown mode {other}"),
         }
