@@ -185,11 +185,9 @@ async fn attempts(
             (Some(a), Some(r)) => Some(a.min(r)),
             (a, r) => a.or(r),
         };
-        // The client applies the attempt limit to a request that sets none; only a shorter
-        // one (the rest of the call's time) or a caller's client needs it on the request.
-        if limit != runtime.client_timeout() {
-            *request.timeout_mut() = limit;
-        }
+        // On the request, not the client: the generated client's reqwest client may be one
+        // the caller gave (`Client::new_with_client`), not the one the runtime built.
+        *request.timeout_mut() = limit;
         let outcome = http.execute(request).await;
         // A response that is not an error is the answer. Everything else (401, retries,
         // error bodies, transport errors) is decided in `after_failure`, a boxed future, so

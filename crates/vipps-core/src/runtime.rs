@@ -30,9 +30,6 @@ struct Inner {
     psp_id: Option<String>,
     system: SystemInfo,
     timeouts: Timeouts,
-    /// The time limit the HTTP client applies to every request that sets none of its own:
-    /// the attempt limit when the runtime built the client, `None` for a caller's client.
-    client_timeout: Option<Duration>,
     retry: RetryPolicy,
     token_endpoint: TokenEndpoint,
     tokens: TokenCache,
@@ -141,12 +138,6 @@ impl Runtime {
     /// The time limits.
     pub fn timeouts(&self) -> &Timeouts {
         &self.inner.timeouts
-    }
-
-    /// The time limit the HTTP client itself puts on a request that sets none (see
-    /// [`RuntimeBuilder::build`]).
-    pub(crate) fn client_timeout(&self) -> Option<Duration> {
-        self.inner.client_timeout
     }
 
     /// The token cache (for its fetch count, or to share in tests).
@@ -391,21 +382,14 @@ impl RuntimeBuilder {
         if self.retry.max_attempts == 0 {
             return Err(Error::config("retry_policy", "max_attempts must be at least 1"));
         }
-        // A client built here carries the attempt limit itself, so that a call whose attempt
-        // limit is the configured one sets no timeout of its own (reqwest keeps a request's
-        // timeout in a map it allocates for the purpose). A caller's client keeps its own
-        // settings, and every request to it carries the limit.
-        let (http, client_timeout) = match self.http {
-            Some(client) => (client, None),
+        let http = match self.http {
+            Some(client) => client,
             None => {
                 let mut b = reqwest::Client::builder().user_agent(concat!("vipps-rust-sdk/", env!("CARGO_PKG_VERSION")));
                 if let Some(connect) = self.timeouts.connect {
                     b = b.connect_timeout(connect);
                 }
-                if let Some(attempt) = self.timeouts.attempt {
-                    b = b.timeout(attempt);
-                }
-                (b.build().map_err(|e| Error::config("http_client", e.to_string()))?, self.timeouts.attempt)
+                b.build().map_err(|e| Error::config("http_client", e.to_string()))?
             }
         };
         let base_url = environment.base_url();
@@ -422,7 +406,6 @@ impl RuntimeBuilder {
                 psp_id: self.psp_id,
                 system: self.system,
                 timeouts: self.timeouts,
-                client_timeout,
                 retry: self.retry,
                 token_endpoint: self.token_endpoint,
                 tokens: TokenCache::new(self.refresh_margin.unwrap_or(Duration::from_secs(60))),
