@@ -145,16 +145,16 @@ pub async fn exec(
     );
     let started = Instant::now();
     let result = attempts(ctx, http, request, &span, started).instrument(span.clone()).await;
-    // With no subscriber listening, the span is disabled and there is nothing to record.
-    if span.is_disabled() {
-        return result;
-    }
-    span.record("latency_ms", started.elapsed().as_millis() as u64);
-    match &result {
-        Ok(response) => {
+    // A disabled span (no subscriber wants it) records nothing; the events below may still
+    // be wanted, by a subscriber that takes events but not spans, and check that themselves.
+    if !span.is_disabled() {
+        span.record("latency_ms", started.elapsed().as_millis() as u64);
+        if let Ok(response) = &result {
             span.record("status", response.status().as_u16());
-            span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "call finished"));
         }
+    }
+    match &result {
+        Ok(response) => span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "call finished")),
         Err(e) => span.in_scope(|| tracing::debug!(timeout = e.is_timeout(), connect = e.is_connect(), "call failed")),
     }
     result

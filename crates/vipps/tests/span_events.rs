@@ -1,0 +1,50 @@
+//! A subscriber that takes events but no spans still gets the call's closing event. Its own
+//! test binary, because it installs a global subscriber.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use support::*;
+use tracing_subscriber::prelude::*;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_closing_event_reaches_a_subscriber_that_takes_no_spans() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let events_only = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_event()));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(events_only)).expect("the only subscriber");
+
+    let server = MockServer::start().await;
+    mount_token(&server, "tok-1").await;
+    Mock::given(method("GET"))
+        .and(path("/recurring/v3/agreements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    client(&server).recurring().list_agreements_v3().send().await.unwrap();
+
+    let traced = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(!traced.contains("vipps.call{"), "the span itself is filtered out: {traced}");
+    assert!(traced.contains("call finished status=200"), "the closing event is there: {traced}");
+}
