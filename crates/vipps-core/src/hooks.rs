@@ -207,19 +207,18 @@ async fn attempts(
 /// A copy of `request` to send again if this attempt fails, or `None` if its body is a
 /// stream and cannot be copied.
 ///
-/// [`reqwest::Request::try_clone`] would do, but it also copies the request's extensions,
-/// where reqwest keeps the timeout, twice (a map allocation each) on every attempt of every
-/// call. The only extension a generated client's request carries is that timeout, and
-/// [`attempts`] sets it anew before each attempt, so this copy leaves the extensions out.
+/// [`reqwest::Request::try_clone`] also copies the request's extensions, where reqwest keeps
+/// the timeout, twice (a map allocation each). The only extension a generated client's
+/// request carries is that timeout, and [`attempts`] sets it anew before each attempt, so a
+/// request without a body is copied here without them. A request with a body goes through
+/// `try_clone`, the only way to share the body's bytes instead of copying them.
 fn spare_copy(request: &reqwest::Request) -> Option<reqwest::Request> {
-    let body = match request.body() {
-        None => None,
-        Some(body) => Some(reqwest::Body::from(body.as_bytes()?.to_vec())),
-    };
+    if request.body().is_some() {
+        return request.try_clone();
+    }
     let mut copy = reqwest::Request::new(request.method().clone(), request.url().clone());
     *copy.headers_mut() = request.headers().clone();
     *copy.version_mut() = request.version();
-    *copy.body_mut() = body;
     Some(copy)
 }
 
