@@ -283,11 +283,18 @@ pub fn streamline_requests(file: &mut syn::File) {
         strip_header_map: bool,
     }
 
+    /// progenitor's own `header_map.append(HeaderName::from_static("api-version"), ...)`; a
+    /// header parameter a spec declares is appended by its plain name and stays.
     fn is_api_version_append(stmt: &syn::Stmt) -> bool {
         let syn::Stmt::Expr(syn::Expr::MethodCall(call), _) = stmt else { return false };
-        call.method == "append"
-            && is_ident(&call.receiver, "header_map")
-            && call.args.first().is_some_and(|name| quote!(#name).to_string().contains("\"api-version\""))
+        if call.method != "append" || !is_ident(&call.receiver, "header_map") {
+            return false;
+        }
+        let Some(syn::Expr::Call(name)) = call.args.first() else { return false };
+        let syn::Expr::Path(func) = &*name.func else { return false };
+        let segments: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
+        segments.ends_with(&["HeaderName".to_string(), "from_static".to_string()])
+            && matches!(name.args.first(), Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) if s.value() == "api-version")
     }
 
     fn is_ident(expr: &syn::Expr, name: &str) -> bool {

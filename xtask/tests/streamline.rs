@@ -46,3 +46,12 @@ fn declared_header_parameters_stay() {
     assert!(create.contains("\"Idempotency-Key\"") && create.contains("\"X-Request-Label\""));
     assert!(create.contains(".headers(header_map)"));
 }
+
+#[test]
+fn an_api_version_header_the_spec_declares_stays() {
+    let code = generate("declared-api-version.yaml");
+    let list = send_of(&code, "ListThings");
+    assert!(list.contains("HeaderMap::with_capacity(1usize)"), "only progenitor's own header goes:\n{list}");
+    assert!(list.contains("header_map.append(\"api-version\"") && list.contains(".headers(header_map)"), "{list}");
+    assert!(!list.contains("from_static(\"api-version\")"), "{list}");
+}
