@@ -1,7 +1,7 @@
 //! Calls through the facade against raw reqwest, on one loopback mock server.
 //!
 //! `cargo bench -p vipps --bench throughput` gives criterion's time per call for each side.
-//! For the throughput ratio, run `THROUGHPUT_PROFILE=ab:200 cargo bench -p vipps --bench
+//! For the throughput ratio, run `THROUGHPUT_PROFILE=ab:600 cargo bench -p vipps --bench
 //! throughput`: it pairs the two sides round by round (see [`profile`]), where two criterion
 //! groups measured seconds apart drift more than the difference being measured.
 //!
