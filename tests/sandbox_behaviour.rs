@@ -103,7 +103,7 @@ async fn latency_beyond_the_attempt_limit_is_a_timeout() {
         let vipps = builder.build().unwrap();
         let recurring = if client == "given to the generated client" {
             let context = vipps_core::Context::new(vipps.runtime().clone(), &vipps_recurring::API);
-            vipps_recurring::Client::new_with_client(&sandbox.base_url(), plain(), context)
+            vipps_recurring::Client::new_with_client(sandbox.base_url(), plain(), context)
         } else {
             vipps.recurring()
         };
