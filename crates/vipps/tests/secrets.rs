@@ -11,21 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[tokio::test]
 async fn secrets_appear_in_no_debug_output_or_trace() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
+    let buffer = TraceBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).finish();
     // The only test in this process, with a global subscriber: a thread-local one raced with
@@ -44,7 +30,7 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
     recurring.list_agreements_v3().send().await.unwrap();
     let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err().into();
 
-    let traced = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let traced = buffer.text();
     assert!(traced.contains("vipps.call") && traced.contains("list_agreements_v3"), "the trace was captured: {traced}");
     // The span's fields, recorded once the call is over, show on its closing event.
     let finished = traced.lines().find(|l| l.contains("call finished") && l.contains("list_agreements_v3")).expect("a closing event");

@@ -3,31 +3,15 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use support::*;
 use tracing_subscriber::prelude::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_closing_event_reaches_a_subscriber_that_takes_no_spans() {
-    let buffer = Buffer::default();
+    let buffer = TraceBuffer::default();
     let writer = buffer.clone();
     let events_only = tracing_subscriber::fmt::layer()
         .with_ansi(false)
@@ -44,7 +28,7 @@ async fn the_closing_event_reaches_a_subscriber_that_takes_no_spans() {
         .await;
     client(&server).recurring().list_agreements_v3().send().await.unwrap();
 
-    let traced = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let traced = buffer.text();
     assert!(!traced.contains("vipps.call{"), "the span itself is filtered out: {traced}");
     assert!(traced.contains("call finished status=200"), "the closing event is there: {traced}");
 }

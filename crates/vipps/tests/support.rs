@@ -11,6 +11,27 @@ pub const CLIENT_ID: &str = "client-id-4f1c";
 pub const CLIENT_SECRET: &str = "client-secret-must-not-leak";
 pub const SUBSCRIPTION_KEY: &str = "subscription-key-must-not-leak";
 
+/// Where the tracing tests' subscribers write: a shared, growing buffer.
+#[derive(Clone, Default)]
+pub struct TraceBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl TraceBuffer {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for TraceBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn token_body(token: &str, expires_in: u64) -> Value {
     json!({
         "token_type": "Bearer", "expires_in": expires_in.to_string(), "ext_expires_in": "0",
