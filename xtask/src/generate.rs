@@ -291,14 +291,21 @@ pub fn streamline_requests(file: &mut syn::File) {
             return false;
         }
         let Some(syn::Expr::Call(name)) = call.args.first() else { return false };
-        let syn::Expr::Path(func) = &*name.func else { return false };
-        let segments: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
-        segments.ends_with(&["HeaderName".to_string(), "from_static".to_string()])
+        path_names(&name.func).ends_with(&["HeaderName".to_string(), "from_static".to_string()])
             && matches!(name.args.first(), Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) if s.value() == "api-version")
     }
 
     fn is_ident(expr: &syn::Expr, name: &str) -> bool {
         matches!(expr, syn::Expr::Path(p) if p.path.is_ident(name))
+    }
+
+    /// The segments of a path expression (`a::b::c` gives `["a", "b", "c"]`); none for any
+    /// other expression.
+    fn path_names(expr: &syn::Expr) -> Vec<String> {
+        match expr {
+            syn::Expr::Path(p) => p.path.segments.iter().map(|s| s.ident.to_string()).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// `let mut header_map = ...::HeaderMap::with_capacity(N);` gives its `N`.
@@ -309,8 +316,7 @@ pub fn streamline_requests(file: &mut syn::File) {
             return None;
         }
         let syn::Expr::Call(call) = &mut *local.init.as_mut()?.expr else { return None };
-        let syn::Expr::Path(func) = &*call.func else { return None };
-        if func.path.segments.last()?.ident != "with_capacity" {
+        if path_names(&call.func).last()? != "with_capacity" {
             return None;
         }
         match call.args.first_mut()? {
@@ -322,9 +328,7 @@ pub fn streamline_requests(file: &mut syn::File) {
     fn is_query_param(expr: &syn::Expr) -> bool {
         let syn::Expr::Reference(r) = expr else { return false };
         let syn::Expr::Call(call) = &*r.expr else { return false };
-        let syn::Expr::Path(func) = &*call.func else { return false };
-        let names: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
-        names == ["progenitor_client", "QueryParam", "new"]
+        path_names(&call.func) == ["progenitor_client", "QueryParam", "new"]
     }
 
     impl VisitMut for Streamline {
