@@ -116,16 +116,16 @@ async fn portal(url: &str, step: Option<&str>) -> (u16, Value) {
 }
 
 async fn orders(m: &vipps_management::Client, include_expired: bool) -> Vec<t::ProductOrderDetailsResponseV2> {
-    m.get_product_orders().include_expired(include_expired).send().await.map_err(Error::from).unwrap().into_inner()
+    m.get_product_orders().include_expired(include_expired).send().await.unwrap().into_inner()
 }
 
 async fn details(m: &vipps_management::Client, created: &t::ProductOrderResponse) -> t::ProductOrderDetailsResponseV2 {
     let response = m.get_product_order_details().product_order_id(created.prefilled_order_id).send().await;
-    response.map_err(Error::from).unwrap().into_inner()
+    response.unwrap().into_inner()
 }
 
 async fn all_msns(m: &vipps_management::Client) -> Vec<String> {
-    let units = m.get_all_sales_units().send().await.map_err(Error::from).unwrap().into_inner();
+    let units = m.get_all_sales_units().send().await.unwrap().into_inner();
     units.0.into_iter().map(|u| u.msn.to_string()).collect()
 }
 
@@ -136,10 +136,10 @@ async fn a_partner_finds_a_merchant_prefills_an_order_follows_it_and_deletes_it(
     let own_msn = sandbox.credentials().merchant_serial_number.clone();
 
     // Who am I, and which prices can I offer?
-    let me = m.get_partner_whoami().send().await.map_err(Error::from).unwrap().into_inner();
+    let me = m.get_partner_whoami().send().await.unwrap().into_inner();
     assert_eq!(me.partner_id.as_str(), seed::PARTNER_ID);
     assert_eq!(me.level, Some(t::GetPartnerResponseLevel::PartnerPremium));
-    let packages = m.get_partner_price_packages().send().await.map_err(Error::from).unwrap().into_inner();
+    let packages = m.get_partner_price_packages().send().await.unwrap().into_inner();
     let pos = packages.iter().find(|p| p.price_package_id.to_string() == seed::PRICE_PACKAGE_NO).unwrap();
     assert_eq!(pos.product_type, Some(t::ProductType::PaymentIntegration));
     assert_eq!(pos.market, Some(t::PricePackageMarket::No));
@@ -151,7 +151,7 @@ async fn a_partner_finds_a_merchant_prefills_an_order_follows_it_and_deletes_it(
         .id(seed::FJORDKAFFE_ORG)
         .send()
         .await
-        .map_err(Error::from)
+
         .unwrap()
         .into_inner();
     assert_eq!(merchant.name.as_str(), "Fjordkaffe AS");
@@ -163,18 +163,18 @@ async fn a_partner_finds_a_merchant_prefills_an_order_follows_it_and_deletes_it(
         .id(seed::FJORDKAFFE_ORG)
         .send()
         .await
-        .map_err(Error::from)
+
         .unwrap()
         .into_inner();
     let msns: Vec<_> = units.iter().map(|u| u.msn.to_string()).collect();
     assert_eq!(msns, [own_msn.as_str(), seed::FJORDKAFFE_BRYGGEN_MSN]);
-    let unit = m.get_msn().msn(own_msn.as_str()).send().await.map_err(Error::from).unwrap().into_inner();
+    let unit = m.get_msn().msn(own_msn.as_str()).send().await.unwrap().into_inner();
     assert_eq!(unit.business_identifier, org(seed::FJORDKAFFE_ORG));
     assert_eq!(unit.configuration.capture_type, t::SalesUnitConfigurationCaptureType::ReserveCapture);
 
     // Prefill a product order for a new web shop.
     let seeded_orders = orders(&m, true).await;
-    let created = m.order_product().body(order(seed::FJORDKAFFE_ORG)).send().await.map_err(Error::from).unwrap();
+    let created = m.order_product().body(order(seed::FJORDKAFFE_ORG)).send().await.unwrap();
     assert_eq!(created.status().as_u16(), 201);
     let created = created.into_inner();
     let id = created.prefilled_order_id;
@@ -183,7 +183,7 @@ async fn a_partner_finds_a_merchant_prefills_an_order_follows_it_and_deletes_it(
     // It is listed (v2 and the deprecated v1) and can be inspected, in its first state.
     let listed = orders(&m, false).await;
     assert_eq!(listed.len(), seeded_orders.len() + 1);
-    let details = m.get_product_order_details().product_order_id(id).send().await.map_err(Error::from).unwrap();
+    let details = m.get_product_order_details().product_order_id(id).send().await.unwrap();
     let details = details.into_inner();
     assert_eq!(listed.last(), Some(&details));
     assert_eq!(details.status, Status::Received);
@@ -206,18 +206,18 @@ async fn a_partner_finds_a_merchant_prefills_an_order_follows_it_and_deletes_it(
         .id(seed::FJORDKAFFE_ORG)
         .send()
         .await
-        .map_err(Error::from)
+
         .unwrap()
         .into_inner();
     assert_eq!(for_merchant.prefilled_product_order_id, [id]);
 
     // Wrong data: delete it. It is gone everywhere.
-    let deleted = m.delete_product_order().prefilled_product_order_id(id).send().await.map_err(Error::from).unwrap();
+    let deleted = m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 200);
-    let err = Error::from(m.get_product_order_details().product_order_id(id).send().await.unwrap_err());
+    let err = m.get_product_order_details().product_order_id(id).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404), "{err}");
     assert_eq!(orders(&m, true).await, seeded_orders);
-    let err = Error::from(m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap_err());
+    let err = m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404), "{err}");
     let for_merchant = m.get_merchant_product_orders().scheme(seed::NO_ORG).id(seed::FJORDKAFFE_ORG).send().await;
     assert!(for_merchant.unwrap().into_inner().prefilled_product_order_id.is_empty());
@@ -229,10 +229,10 @@ async fn an_approved_order_onboards_a_new_merchant_with_a_new_sales_unit() {
     let m = vipps.management().unwrap();
     let new = seed::NEW_BUSINESS_ORG;
     let err =
-        Error::from(m.get_merchant_by_business_identifier().scheme(seed::NO_ORG).id(new).send().await.unwrap_err());
+        m.get_merchant_by_business_identifier().scheme(seed::NO_ORG).id(new).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404), "not a merchant yet");
 
-    let created = m.order_product().body(order(new)).send().await.map_err(Error::from).unwrap().into_inner();
+    let created = m.order_product().body(order(new)).send().await.unwrap().into_inner();
     let id = created.prefilled_order_id;
     // The business has a prefilled order even before it is a merchant.
     let pending = m.get_merchant_product_orders().scheme(seed::NO_ORG).id(new).send().await.unwrap().into_inner();
@@ -247,7 +247,7 @@ async fn an_approved_order_onboards_a_new_merchant_with_a_new_sales_unit() {
     assert_eq!((code, body["status"].as_str()), (200, Some("ORDER_SUBMITTED")), "{body}");
 
     // Submitted orders cannot be deleted, and the refusal changes nothing.
-    let err = Error::from(m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap_err());
+    let err = m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
     assert!(err.problem().unwrap().detail.as_deref().unwrap().contains("submitted"), "{err}");
     assert_eq!(details(&m, &created).await.status, Status::OrderSubmitted);
@@ -260,7 +260,7 @@ async fn an_approved_order_onboards_a_new_merchant_with_a_new_sales_unit() {
     let new_unit = done.sales_unit.expect("a completed order names its sales unit");
     assert_eq!(new_unit.name, "Bakeriet på Hjørnet");
     let msn = new_unit.msn.to_string();
-    let unit = m.get_msn().msn(msn.as_str()).send().await.map_err(Error::from).unwrap().into_inner();
+    let unit = m.get_msn().msn(msn.as_str()).send().await.unwrap().into_inner();
     assert_eq!(unit.business_identifier, org(new));
     assert_eq!(unit.configuration.payment_allowed, Some(true));
     let merchant = m.get_merchant_by_business_identifier().scheme(seed::NO_ORG).id(new).send().await.unwrap();
@@ -294,7 +294,7 @@ async fn a_declined_order_is_rejected_in_v2_and_still_submitted_in_v1() {
     #[allow(deprecated)]
     let v1 = m.get_product_order_details_v1().prefilled_product_order_id(id).send().await.unwrap().into_inner();
     assert_eq!(v1.status, t::ProductOrderDetailsResponseStatus::OrderSubmitted);
-    let err = Error::from(m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap_err());
+    let err = m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
 }
 
@@ -328,7 +328,7 @@ async fn prefilled_orders_expire_after_14_days_and_are_listed_only_on_request() 
     }
     // The link no longer works; an expired order was never submitted, so it can be deleted.
     assert_eq!(portal(&created.prefill_url, None).await.0, 410);
-    m.delete_product_order().prefilled_product_order_id(id).send().await.map_err(Error::from).unwrap();
+    m.delete_product_order().prefilled_product_order_id(id).send().await.unwrap();
     assert!(!ids(orders(&m, true).await).contains(&id));
 }
 
@@ -345,7 +345,7 @@ async fn the_same_idempotency_key_does_not_create_a_second_order() {
     assert_eq!(orders(&m, true).await.len(), before + 1);
     let mut other = order(seed::NEW_BUSINESS_ORG);
     other.annual_turnover = Some(1);
-    let err = Error::from(send(other).await.unwrap_err());
+    let err = send(other).await.unwrap_err();
     assert_eq!(err.status(), Some(409), "{err}");
     assert_eq!(orders(&m, true).await.len(), before + 1);
 }
@@ -360,13 +360,13 @@ async fn update_msn_renames_and_deactivates_a_sales_unit() {
         sales_unit_logo: Some("VGhlIGltYWdlIGdvZXMgaGVyZQ==".into()),
         status: Some(t::UpdateMsnStatus::Active),
     };
-    let updated = m.update_msn().msn(msn).body(rename).send().await.map_err(Error::from).unwrap();
+    let updated = m.update_msn().msn(msn).body(rename).send().await.unwrap();
     assert_eq!(updated.status().as_u16(), 200);
     assert_eq!(m.get_msn().msn(msn).send().await.unwrap().into_inner().name, "Nordlys Sport Tromsø");
 
     let deactivate = t::UpdateMsn { name: None, sales_unit_logo: None, status: Some(t::UpdateMsnStatus::Deactivated) };
-    m.update_msn().msn(msn).body(deactivate).send().await.map_err(Error::from).unwrap();
-    let err = Error::from(m.get_msn().msn(msn).send().await.unwrap_err());
+    m.update_msn().msn(msn).body(deactivate).send().await.unwrap();
+    let err = m.get_msn().msn(msn).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404), "a deactivated sales unit is not shown: {err}");
     assert!(!all_msns(&m).await.contains(&msn.to_owned()));
     let of_merchant =
@@ -377,11 +377,11 @@ async fn update_msn_renames_and_deactivates_a_sales_unit() {
     // it leaves the status alone.
     let rename_only = t::UpdateMsn { name: Some("Nordlys Sport Nord".try_into().unwrap()), sales_unit_logo: None, status: None };
     assert_eq!(serde_json::to_value(&rename_only).unwrap(), json!({"name": "Nordlys Sport Nord"}));
-    m.update_msn().msn(msn).body(rename_only).send().await.map_err(Error::from).unwrap();
+    m.update_msn().msn(msn).body(rename_only).send().await.unwrap();
     assert!(m.get_msn().msn(msn).send().await.is_err(), "still deactivated");
 
     let activate = t::UpdateMsn { name: None, sales_unit_logo: None, status: Some(t::UpdateMsnStatus::Active) };
-    m.update_msn().msn(msn).body(activate).send().await.map_err(Error::from).unwrap();
+    m.update_msn().msn(msn).body(activate).send().await.unwrap();
     assert_eq!(m.get_msn().msn(msn).send().await.unwrap().into_inner().name, "Nordlys Sport Nord");
     assert!(all_msns(&m).await.contains(&msn.to_owned()));
 }
@@ -390,7 +390,7 @@ async fn update_msn_renames_and_deactivates_a_sales_unit() {
 async fn the_proposal_endpoints_answer() {
     let (sandbox, vipps) = support::start().await;
     let m = vipps.management().unwrap();
-    let merchants = m.get_all_merchants().send().await.map_err(Error::from).unwrap().into_inner().merchants;
+    let merchants = m.get_all_merchants().send().await.unwrap().into_inner().merchants;
     let ids: Vec<_> = merchants.iter().map(|mi| mi.business_identifier.id.to_string()).collect();
     assert_eq!(ids, [seed::FJORDKAFFE_ORG, seed::NORDLYS_ORG, seed::VINTERHAGE_ORG, seed::HAVNENS_CVR]);
     assert_eq!(merchants[3].business_identifier.scheme.as_str(), seed::DK_CVR);
@@ -401,13 +401,13 @@ async fn the_proposal_endpoints_answer() {
         .id(seed::HAVNENS_CVR)
         .send()
         .await
-        .map_err(Error::from)
+
         .unwrap()
         .into_inner();
     assert!(!contracts.urls.is_empty() && contracts.urls.iter().all(|u| u.ends_with(".pdf")), "{contracts:?}");
 
     let own = sandbox.credentials().merchant_serial_number.clone();
-    let quality = m.get_api_quality().msn(own.as_str()).send().await.map_err(Error::from).unwrap().into_inner();
+    let quality = m.get_api_quality().msn(own.as_str()).send().await.unwrap().into_inner();
     assert!(!quality.api_quality_items.is_empty());
     for item in &quality.api_quality_items {
         let rate = item.success_rate.unwrap();
@@ -423,7 +423,7 @@ async fn a_deactivated_merchant_is_found_but_its_sales_units_are_hidden() {
     let merchant = m.get_merchant_by_business_identifier().scheme(seed::NO_ORG).id(seed::VINTERHAGE_ORG).send().await;
     assert_eq!(merchant.unwrap().into_inner().status, t::MerchantStatus::Deactivated);
     for msn in [seed::VINTERHAGE_MSN, seed::NORDLYS_DEACTIVATED_MSN] {
-        let err = Error::from(m.get_msn().msn(msn).send().await.unwrap_err());
+        let err = m.get_msn().msn(msn).send().await.unwrap_err();
         assert_eq!(err.status(), Some(404), "{msn}: {err}");
         assert!(!all_msns(&m).await.contains(&msn.to_owned()));
     }
@@ -441,11 +441,11 @@ async fn bad_input_is_a_400_naming_the_field_and_changes_nothing() {
 
     // Path parameters through the facade.
     let err = m.get_merchant_by_business_identifier().scheme(seed::NO_ORG).id("92345678A").send().await.unwrap_err();
-    assert_names(&Error::from(err), "id");
+    assert_names(&err, "id");
     let err = m.get_sales_units_by_business_identifier().scheme(seed::NO_ORG).id("12345").send().await.unwrap_err();
-    assert_names(&Error::from(err), "id");
+    assert_names(&err, "id");
     let err = m.get_merchant_contracts().scheme("business:SE:ORG").id("5560000000").send().await.unwrap_err();
-    assert_names(&Error::from(err), "scheme");
+    assert_names(&err, "scheme");
 
     // Product orders the generated types accept but the API refuses.
     let bad_orders: Vec<(&str, t::ProductOrderRequest)> = vec![
@@ -504,12 +504,12 @@ async fn bad_input_is_a_400_naming_the_field_and_changes_nothing() {
         ),
     ];
     for (field, body) in bad_orders {
-        let err = Error::from(m.order_product().body(body).send().await.unwrap_err());
+        let err = m.order_product().body(body).send().await.unwrap_err();
         assert_names(&err, field);
     }
     let mut http_site = order(seed::NEW_BUSINESS_ORG);
     http_site.website.as_mut().unwrap().url = "http://bakeriet.example".into();
-    assert_names(&Error::from(m.order_product().body(http_site).send().await.unwrap_err()), "website.url");
+    assert_names(&m.order_product().body(http_site).send().await.unwrap_err(), "website.url");
 
     // Requests the generated types would not even build: raw HTTP.
     let raw = Raw::new(&sandbox).await;
@@ -577,7 +577,7 @@ async fn unknown_merchants_sales_units_and_orders_are_404() {
         m.delete_product_order().prefilled_product_order_id(seed::MANUAL_ORDER_ID).send().await.map(|_| ()),
     ];
     for (i, result) in results.into_iter().enumerate() {
-        let err = Error::from(result.unwrap_err());
+        let err = result.unwrap_err();
         assert_eq!(err.status(), Some(404), "call {i}: {err}");
         assert!(err.problem().and_then(|p| p.detail.clone()).is_some(), "call {i}");
     }

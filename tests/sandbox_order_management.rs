@@ -141,7 +141,7 @@ async fn get_order(vipps: &Vipps, kind: &str, order_id: &str) -> Result<OrderV2R
         .send()
         .await
         .map(|r| r.into_inner())
-        .map_err(vipps_core::Error::from)
+
 }
 
 fn field_of(err: &vipps_core::Error) -> (Option<u16>, String) {
@@ -155,8 +155,7 @@ fn field_of(err: &vipps_core::Error) -> (Option<u16>, String) {
 }
 
 /// The status and problem body of a failed `post_image`, through the SDK's typed error.
-async fn image_error(e: vipps_order_management::Error<vipps_core::Problem>) -> (u16, Value) {
-    let err = vipps_core::Error::from(e);
+async fn image_error(err: vipps_core::Error) -> (u16, Value) {
     let status = err.status().unwrap_or_else(|| panic!("not an error answer: {err:?}"));
     (status, serde_json::to_value(err.problem().expect("a problem body")).unwrap())
 }
@@ -236,7 +235,7 @@ async fn a_category_is_replaced_but_a_receipt_is_stored_once() {
 
     let post = || om.post_receipt_v2().payment_type("recurring").order_id("sub-2024-09").body(receipt()).send();
     post().await.unwrap();
-    let err = vipps_core::Error::from(post().await.unwrap_err());
+    let err = post().await.unwrap_err();
     assert_eq!(err.status(), Some(409));
     assert_eq!(get_order(&vipps, "recurring", "sub-2024-09").await.unwrap().receipt, Some(receipt()));
 }
@@ -279,16 +278,16 @@ async fn v3_categories_are_created_listed_read_shown_on_the_order_and_deleted() 
     assert_eq!(order.category.and_then(|c| c.category), Some(CategoryEnum::Ticket));
 
     om.delete_category_v3().category_id(first).send().await.expect("deleted");
-    let err = vipps_core::Error::from(om.get_category_v3().category_id(first).send().await.unwrap_err());
+    let err = om.get_category_v3().category_id(first).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404));
-    let err = vipps_core::Error::from(om.delete_category_v3().category_id(first).send().await.unwrap_err());
+    let err = om.delete_category_v3().category_id(first).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     assert_eq!(get_order(&vipps, "ecom", "PaymentReference123").await.unwrap_err().status(), Some(404));
     let left = om.get_categories_v3().send().await.unwrap().into_inner().categories;
     assert_eq!(left.iter().map(|c| c.category_id.as_ref().map(|c| c.0)).collect::<Vec<_>>(), vec![Some(second)]);
 
     let unknown: CategoryId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
-    let err = vipps_core::Error::from(om.get_category_v3().category_id(unknown.0).send().await.unwrap_err());
+    let err = om.get_category_v3().category_id(unknown.0).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     let (status, answer) = raw(&sandbox, "GET", "/order-management/v3/categories/not-a-uuid", None).await;
     assert_eq!((status, raw_field(&answer)), (400, "categoryId"), "{answer}");
@@ -348,7 +347,7 @@ async fn categories_need_an_uploaded_image_and_an_absolute_url() {
         .body(category(CategoryEnum::General, "https://example.com/o/1", Some("never-uploaded")))
         .send()
         .await
-        .map_err(vipps_core::Error::from)
+
         .unwrap_err();
     assert_eq!(field_of(&err), (Some(400), "imageId".into()));
     let err = om
@@ -358,7 +357,7 @@ async fn categories_need_an_uploaded_image_and_an_absolute_url() {
         .body(category(CategoryEnum::General, "example.com/o/1", None))
         .send()
         .await
-        .map_err(vipps_core::Error::from)
+
         .unwrap_err();
     assert_eq!(field_of(&err), (Some(400), "orderDetailsUrl".into()));
     assert_eq!(get_order(&vipps, "ecom", "order-1").await.unwrap_err().status(), Some(404));
@@ -368,7 +367,7 @@ async fn categories_need_an_uploaded_image_and_an_absolute_url() {
         "url": "https://example.com/o/1", "imageId": "never-uploaded"
     }))
     .unwrap();
-    let err = vipps_core::Error::from(om.post_category_v3().body(add).send().await.unwrap_err());
+    let err = om.post_category_v3().body(add).send().await.unwrap_err();
     assert_eq!(field_of(&err), (Some(400), "imageId".into()));
 
     // Bodies and paths the generated types refuse client-side.
@@ -428,7 +427,7 @@ async fn receipts_that_break_the_rules_are_400s_naming_the_field_and_store_nothi
         (change(&|v| v["bottomLine"]["tipAmount"] = json!(-5)), "bottomLine.tipAmount"),
     ];
     for (body, field) in cases {
-        let err = vipps_core::Error::from(post(body).await.unwrap_err());
+        let err = post(body).await.unwrap_err();
         assert_eq!(field_of(&err), (Some(400), field.into()));
     }
 
@@ -496,20 +495,16 @@ async fn a_merchant_sees_only_its_own_images_and_orders() {
         .unwrap();
 
     let other = vipps.merchant("654321").unwrap().order_management();
-    let err = vipps_core::Error::from(
-        other.get_order_v2().payment_type("ecom").order_id("own-order").send().await.unwrap_err(),
-    );
+    let err = other.get_order_v2().payment_type("ecom").order_id("own-order").send().await.unwrap_err();
     assert_eq!(err.status(), Some(404));
-    let err = vipps_core::Error::from(
-        other
+    let err = other
             .put_category_v2()
             .payment_type("ecom")
             .order_id("their-order")
             .body(category(CategoryEnum::Delivery, "https://example.com/theirs", Some("own-image")))
             .send()
             .await
-            .unwrap_err(),
-    );
+            .unwrap_err();
     assert_eq!(field_of(&err), (Some(400), "imageId".into()));
     assert!(other.get_categories_v3().send().await.unwrap().into_inner().categories.is_empty());
 }

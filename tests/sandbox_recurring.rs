@@ -157,7 +157,7 @@ async fn capture(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: i32
         .send()
         .await
         .map(|_| ())
-        .map_err(vipps_core::Error::from)
+
 }
 
 async fn refund(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: i32) -> Result<(), vipps_core::Error> {
@@ -170,7 +170,7 @@ async fn refund(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: i32)
         .send()
         .await
         .map(|_| ())
-        .map_err(vipps_core::Error::from)
+
 }
 
 async fn cancel(vipps: &Vipps, agreement_id: &str, charge_id: &str) -> Result<(), vipps_core::Error> {
@@ -182,7 +182,7 @@ async fn cancel(vipps: &Vipps, agreement_id: &str, charge_id: &str) -> Result<()
         .send()
         .await
         .map(|_| ())
-        .map_err(vipps_core::Error::from)
+
 }
 
 async fn all_charges(vipps: &Vipps, agreement_id: &str, status: Option<ChargeStatus>) -> Vec<ChargeResponseV3> {

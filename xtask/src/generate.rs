@@ -230,25 +230,9 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
             }
         }
 
-        impl ClientHooks<::vipps_core::Context> for Client {
-            async fn pre<E>(
-                &self,
-                request: &mut reqwest::Request,
-                info: &OperationInfo,
-            ) -> ::std::result::Result<(), Error<E>> {
-                ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
-                    .await
-                    .map_err(|e| Error::Custom(e.to_hook_message()))
-            }
-
-            async fn exec(
-                &self,
-                request: reqwest::Request,
-                info: &OperationInfo,
-            ) -> reqwest::Result<reqwest::Response> {
-                ::vipps_core::hooks::exec(self.inner(), self.client(), request, info.operation_id).await
-            }
-        }
+        /// progenitor's hooks are not used: every `send` calls `vipps_core::hooks::send`, which
+        /// returns the SDK's own error (see `return_sdk_errors` in xtask).
+        impl ClientHooks<::vipps_core::Context> for Client {}
     };
     let mut syntax: syn::File = syn::parse2(quote! {
         #![doc = include_str!("../README.md")]
@@ -259,6 +243,8 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     .map_err(|e| SpecError::new(file, "", format!("generated code does not parse: {e}")))?;
     mark_deprecated(&mut syntax, &prepared.operations);
     streamline_requests(&mut syntax);
+    return_sdk_errors(&mut syntax).map_err(|e| SpecError::new(file, "", format!("return_sdk_errors: {e}")))?;
+    redact_secrets(&mut syntax);
     Ok(format!("{}\n{}", header(file, "//"), prettyplease::unparse(&syntax)))
 }
 
@@ -371,6 +357,263 @@ pub fn streamline_requests(file: &mut syn::File) {
     }
 
     Streamline { strip_header_map: false }.visit_file_mut(file);
+}
+
+/// Makes every generated `send` return `vipps_core::Error` and go through
+/// `vipps_core::hooks::send`, so that a caller writes `.send().await?` in a function that
+/// returns the SDK's error, and no failure is squeezed through progenitor's types on the way.
+///
+/// progenitor's hooks cannot do this: `exec` must return a `reqwest::Error`, which only
+/// reqwest can make, so a time limit that ran out, a refused redirect or a body over the size
+/// limit would have no way out, and `pre` can only return a string. The pass rewrites each
+/// `send`:
+///
+/// - the return type's error becomes `::vipps_core::Error`;
+/// - `client.pre(..)?`, `let result = client.exec(..)`, `client.post(..)?` and
+///   `let response = result?` become one
+///   `let response = ::vipps_core::hooks::send(client.inner(), &client.client, request, info.operation_id).await?`;
+/// - `Error::InvalidRequest` (an argument that did not convert) becomes
+///   `::vipps_core::Error::invalid_input`, and the error of progenitor's `form_urlencoded`
+///   goes through `::vipps_core::hooks::request_error`;
+/// - `ResponseValue::from_response(response)` becomes `::vipps_core::hooks::decode(response)`
+///   (which names the JSON path of a value that does not decode);
+/// - `Error::ErrorResponse(..)` and `Error::UnexpectedResponse(response)` become
+///   `::vipps_core::hooks::error_response(response).await` and
+///   `::vipps_core::hooks::unexpected_response(response).await`.
+///
+/// A `send` whose shape is not the one above is an error: the generator stops rather than
+/// leave a method on progenitor's error type.
+pub fn return_sdk_errors(file: &mut syn::File) -> Result<(), String> {
+    use syn::visit_mut::VisitMut;
+
+    fn path_is(expr: &syn::Expr, names: &[&str]) -> bool {
+        match expr {
+            syn::Expr::Path(p) => {
+                let segs: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                segs.len() >= names.len()
+                    && segs[segs.len() - names.len()..]
+                        .iter()
+                        .zip(names)
+                        .all(|(a, b)| a == b)
+            }
+            _ => false,
+        }
+    }
+
+    /// `client.<method>(...)` somewhere in a statement (under `.await` and `?`).
+    fn calls_client(stmt: &syn::Stmt, method: &str) -> bool {
+        fn inner(expr: &syn::Expr, method: &str) -> bool {
+            match expr {
+                syn::Expr::Try(t) => inner(&t.expr, method),
+                syn::Expr::Await(a) => inner(&a.base, method),
+                syn::Expr::MethodCall(c) => {
+                    c.method == method
+                        && matches!(&*c.receiver, syn::Expr::Path(p) if p.path.is_ident("client"))
+                }
+                _ => false,
+            }
+        }
+        match stmt {
+            syn::Stmt::Expr(e, _) => inner(e, method),
+            syn::Stmt::Local(l) => l.init.as_ref().is_some_and(|i| inner(&i.expr, method)),
+            _ => false,
+        }
+    }
+
+    fn binds(stmt: &syn::Stmt, name: &str) -> bool {
+        matches!(stmt, syn::Stmt::Local(syn::Local { pat: syn::Pat::Ident(p), .. }) if p.ident == name)
+    }
+
+    struct Arms;
+    impl VisitMut for Arms {
+        fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+            // progenitor's own request-building helpers (`form_urlencoded`) return its error.
+            if let syn::Expr::Try(t) = expr {
+                if matches!(&*t.expr, syn::Expr::MethodCall(c) if c.method == "form_urlencoded") {
+                    let inner = &t.expr;
+                    *t.expr = syn::parse_quote!(#inner.map_err(::vipps_core::hooks::request_error));
+                    return;
+                }
+            }
+            if let syn::Expr::Call(call) = expr {
+                if path_is(&call.func, &["Error", "ErrorResponse"]) {
+                    *expr = syn::parse_quote!(::vipps_core::hooks::error_response(response).await);
+                    return;
+                }
+                if path_is(&call.func, &["Error", "UnexpectedResponse"]) {
+                    *expr =
+                        syn::parse_quote!(::vipps_core::hooks::unexpected_response(response).await);
+                    return;
+                }
+                if path_is(&call.func, &["ResponseValue", "from_response"]) {
+                    *expr = syn::parse_quote!(::vipps_core::hooks::decode(response));
+                    return;
+                }
+            }
+            if path_is(expr, &["Error", "InvalidRequest"]) {
+                *expr = syn::parse_quote!(::vipps_core::Error::invalid_input);
+                return;
+            }
+            syn::visit_mut::visit_expr_mut(self, expr);
+        }
+    }
+
+    fn rewrite(f: &mut syn::ImplItemFn) -> Result<(), String> {
+        let name = f.sig.ident.to_string();
+        let syn::ReturnType::Type(_, ty) = &mut f.sig.output else {
+            return Err(format!("`{name}` returns nothing"));
+        };
+        let syn::Type::Path(result) = &mut **ty else {
+            return Err(format!("`{name}` does not return a Result"));
+        };
+        let last = result.path.segments.last_mut().ok_or("empty return type")?;
+        let syn::PathArguments::AngleBracketed(args) = &mut last.arguments else {
+            return Err(format!("`{name}`: no Result arguments"));
+        };
+        let Some(syn::GenericArgument::Type(error)) = args.args.iter_mut().nth(1) else {
+            return Err(format!("`{name}`: no error type"));
+        };
+        *error = syn::parse_quote!(::vipps_core::Error);
+        let stmts = std::mem::take(&mut f.block.stmts);
+        let mut found = [false; 4];
+        for stmt in stmts {
+            if calls_client(&stmt, "pre") {
+                found[0] = true;
+            } else if binds(&stmt, "result") && calls_client(&stmt, "exec") {
+                found[1] = true;
+                f.block.stmts.push(syn::parse_quote! {
+                    let response = ::vipps_core::hooks::send(client.inner(), &client.client, request, info.operation_id).await?;
+                });
+            } else if calls_client(&stmt, "post") {
+                found[2] = true;
+            } else if binds(&stmt, "response") && !found[3] {
+                found[3] = true;
+            } else {
+                f.block.stmts.push(stmt);
+            }
+        }
+        if found != [true; 4] {
+            return Err(format!(
+                "a `send` method does not have progenitor's pre/exec/post shape ({found:?})"
+            ));
+        }
+        Arms.visit_block_mut(&mut f.block);
+        Ok(())
+    }
+
+    let mut count = 0;
+    for item in &mut file.items {
+        let syn::Item::Mod(module) = item else {
+            continue;
+        };
+        if module.ident != "builder" {
+            continue;
+        }
+        for item in module
+            .content
+            .iter_mut()
+            .flat_map(|(_, items)| items.iter_mut())
+        {
+            let syn::Item::Impl(imp) = item else { continue };
+            for member in &mut imp.items {
+                let syn::ImplItem::Fn(f) = member else {
+                    continue;
+                };
+                if f.sig.ident == "send" && f.sig.asyncness.is_some() {
+                    rewrite(f)?;
+                    count += 1;
+                }
+            }
+        }
+    }
+    if count == 0
+        && file
+            .items
+            .iter()
+            .any(|i| matches!(i, syn::Item::Mod(m) if m.ident == "builder"))
+    {
+        return Err("no `send` method found in the builder module".into());
+    }
+    Ok(())
+}
+
+/// Fields whose values are secrets: the generated types that hold them do not derive `Debug`
+/// but get one that prints `[REDACTED]` for them (the Access Token API's responses carry the
+/// token itself, which a `{:?}` in a log line would otherwise print).
+pub const SECRET_FIELDS: &[&str] = &["access_token", "client_secret", "refresh_token", "id_token"];
+
+/// Replaces the derived `Debug` of every generated struct with a field named in
+/// [`SECRET_FIELDS`] by one that hides those fields' values.
+pub fn redact_secrets(file: &mut syn::File) {
+    fn visit(items: &mut Vec<syn::Item>) {
+        let mut added = Vec::new();
+        for item in items.iter_mut() {
+            match item {
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = &mut m.content {
+                        visit(inner);
+                    }
+                }
+                syn::Item::Struct(st) => {
+                    let syn::Fields::Named(fields) = &st.fields else {
+                        continue;
+                    };
+                    let secret = |f: &syn::Field| {
+                        f.ident
+                            .as_ref()
+                            .is_some_and(|i| SECRET_FIELDS.contains(&i.to_string().as_str()))
+                    };
+                    if !fields.named.iter().any(secret) {
+                        continue;
+                    }
+                    let mut had_debug = false;
+                    for attr in &mut st.attrs {
+                        if !attr.path().is_ident("derive") {
+                            continue;
+                        }
+                        let Ok(list) = attr.parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated) else { continue };
+                        let kept: Vec<&syn::Path> = list
+                            .iter()
+                            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Debug"))
+                            .collect();
+                        if kept.len() != list.len() {
+                            had_debug = true;
+                            *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+                        }
+                    }
+                    if !had_debug {
+                        continue;
+                    }
+                    let name = &st.ident;
+                    let label = name.to_string();
+                    let shown = fields.named.iter().map(|f| {
+                        let ident = f.ident.as_ref().expect("named");
+                        let text = ident.to_string();
+                        if secret(f) {
+                            quote!(.field(#text, &"[REDACTED]"))
+                        } else {
+                            quote!(.field(#text, &self.#ident))
+                        }
+                    });
+                    added.push(syn::parse_quote! {
+                        impl ::std::fmt::Debug for #name {
+                            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                                f.debug_struct(#label) #(#shown)* .finish()
+                            }
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        items.extend(added);
+    }
+    visit(&mut file.items);
 }
 
 /// Adds `#[deprecated]` to the `Client` methods of deprecated operations.

@@ -107,16 +107,21 @@ fn errors_as_problem() {
     assert_eq!(responses.keys().collect::<Vec<_>>(), ["200", "4XX", "5XX"]);
     assert!(responses["4XX"]["description"].as_str().unwrap().contains("404: missing"));
     let code = generate_source(&file, &text, &[]).unwrap();
-    assert!(code.contains("Error<::vipps_core::Problem>"));
+    let squeezed: String = code.split_whitespace().collect();
+    assert!(squeezed.contains("400u16..=499u16=>{Err(::vipps_core::hooks::error_response(response).await)"), "{code}");
 }
 
 #[test]
 fn errors_as_problem_covers_undocumented_errors() {
-    // Without the rule an operation documenting only a 200 gets progenitor's untyped
-    // `Error<()>`, whose body no caller can read.
+    // Without the rule an operation documenting only a 200 has no error arms: its errors
+    // reach `unexpected_response` (which reads them as problems too, since
+    // `return_sdk_errors`). With it, they have the same 4XX/5XX arms as every other operation.
     let (file, text) = fixture("undocumented-errors.yaml");
     let bare = generate_source(&file, &text, &["errors-as-problem"]).unwrap();
-    assert!(bare.contains("Error<()>"), "the failure this rule prevents");
+    assert!(!bare.contains("400u16..=499u16"), "no error arms without the rule");
+    let code = generate_source(&file, &text, &[]).unwrap();
+    let squeezed: String = code.split_whitespace().collect();
+    assert!(squeezed.contains("400u16..=499u16=>{Err(::vipps_core::hooks::error_response(response).await)"), "{code}");
     let doc = normalized("undocumented-errors.yaml");
     for op in ["/paths/~1v1~1images/post/responses", "/paths/~1v1~1things/get/responses"] {
         let responses = doc.pointer(op).unwrap().as_object().unwrap();

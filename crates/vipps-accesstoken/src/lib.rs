@@ -11,7 +11,7 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///The answer of `POST /accesstoken/get`. Every number in it is a string.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct AuthorizationTokenResponse {
         ///The JWT to send as `Authorization: Bearer <access_token>`.
         pub access_token: ::std::string::String,
@@ -96,7 +96,7 @@ pub mod types {
         }
     }
     ///The answer of `POST /miami/v1/token`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct TokenResponse {
         ///The JWT to send as `Authorization: Bearer <access_token>`.
         pub access_token: ::std::string::String,
@@ -112,7 +112,7 @@ pub mod types {
     }
     /// Types for composing complex structures.
     pub mod builder {
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct AuthorizationTokenResponse {
             access_token: ::std::result::Result<
                 ::std::string::String,
@@ -322,7 +322,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct TokenResponse {
             access_token: ::std::result::Result<
                 ::std::string::String,
@@ -402,6 +402,28 @@ pub mod types {
                 }
             }
         }
+        impl ::std::fmt::Debug for AuthorizationTokenResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("AuthorizationTokenResponse")
+                    .field("access_token", &"[REDACTED]")
+                    .field("expires_in", &self.expires_in)
+                    .field("expires_on", &self.expires_on)
+                    .field("ext_expires_in", &self.ext_expires_in)
+                    .field("not_before", &self.not_before)
+                    .field("resource", &self.resource)
+                    .field("token_type", &self.token_type)
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for TokenResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("TokenResponse")
+                    .field("access_token", &"[REDACTED]")
+                    .field("expires_in", &self.expires_in)
+                    .field("token_type", &self.token_type)
+                    .finish()
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -433,6 +455,28 @@ pub mod types {
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::std::fmt::Debug for AuthorizationTokenResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("AuthorizationTokenResponse")
+                .field("access_token", &"[REDACTED]")
+                .field("expires_in", &self.expires_in)
+                .field("expires_on", &self.expires_on)
+                .field("ext_expires_in", &self.ext_expires_in)
+                .field("not_before", &self.not_before)
+                .field("resource", &self.resource)
+                .field("token_type", &self.token_type)
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for TokenResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("TokenResponse")
+                .field("access_token", &"[REDACTED]")
+                .field("expires_in", &self.expires_in)
+                .field("token_type", &self.token_type)
+                .finish()
         }
     }
 }
@@ -572,7 +616,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::AuthorizationTokenResponse>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client } = self;
             let url = format!("{}/accesstoken/get", client.baseurl,);
@@ -588,27 +632,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "fetch_authorization_token_using_post",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -652,13 +691,13 @@ pub mod builder {
         ///Sends a `POST` request to `/miami/v1/token`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::TokenResponse>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::TokenResponse>, ::vipps_core::Error> {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| {
                     types::TokenRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/miami/v1/token", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = client
@@ -668,32 +707,28 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .form_urlencoded(&body)?
+                .form_urlencoded(&body)
+                .map_err(::vipps_core::hooks::request_error)?
                 .build()?;
             let info = OperationInfo {
                 operation_id: "fetch_token",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -740,27 +775,6 @@ impl Client {
         Self::new_with_client(&base_url, http, context)
     }
 }
-impl ClientHooks<::vipps_core::Context> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> ::std::result::Result<(), Error<E>> {
-        ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
-            .await
-            .map_err(|e| Error::Custom(e.to_hook_message()))
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        ::vipps_core::hooks::exec(
-                self.inner(),
-                self.client(),
-                request,
-                info.operation_id,
-            )
-            .await
-    }
-}
+/// progenitor's hooks are not used: every `send` calls `vipps_core::hooks::send`, which
+/// returns the SDK's own error (see `return_sdk_errors` in xtask).
+impl ClientHooks<::vipps_core::Context> for Client {}

@@ -186,6 +186,19 @@ pub struct Timeouts {
     pub call: Option<Duration>,
 }
 
+impl Timeouts {
+    /// A limit of zero would fail every call; `Duration::MAX` (or any huge value) is allowed
+    /// and means, in effect, no limit.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        for (field, value) in [("timeouts.connect", self.connect), ("timeouts.attempt", self.attempt), ("timeouts.call", self.call)] {
+            if value == Some(Duration::ZERO) {
+                return Err(Error::config(field, "must be longer than zero (use None for no limit)"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
@@ -230,13 +243,21 @@ impl RetryPolicy {
         Self { max_attempts: 1, ..Self::default() }
     }
 
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.max_attempts == 0 {
+            return Err(Error::config("retry_policy", "max_attempts must be at least 1"));
+        }
+        Ok(())
+    }
+
     /// The backoff before retry number `retry` (1-based): exponential, capped, with jitter
     /// drawn from the upper half of the interval so that waits never collapse to zero.
+    /// Saturates instead of overflowing for any durations.
     pub fn backoff(&self, retry: u32) -> Duration {
         let exp = self.initial_backoff.saturating_mul(1u32 << retry.saturating_sub(1).min(16));
         let capped = exp.min(self.max_backoff);
         let factor: f64 = rand::random_range(0.5..=1.0);
-        capped.mul_f64(factor)
+        Duration::try_from_secs_f64(capped.as_secs_f64() * factor).map_or(capped, |d| d.min(capped))
     }
 }
 
@@ -291,5 +312,7 @@ mod tests {
             assert!(b2 >= Duration::from_millis(100) && b2 <= Duration::from_millis(200));
             assert!(p.backoff(10) <= Duration::from_millis(300));
         }
+        let huge = RetryPolicy { initial_backoff: Duration::MAX, max_backoff: Duration::MAX, ..Default::default() };
+        assert!(huge.backoff(40) >= Duration::MAX / 4);
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! One [`Runtime`] holds one credential set: the HTTP client, the [`TokenCache`], the
 //! environment, the `Vipps-System-*` values, time limits and the [`RetryPolicy`]. Generated
-//! clients carry a [`Context`] (runtime + API + merchant) and call [`hooks::pre`] and
-//! [`hooks::exec`] around every request. Errors of every API come out as one [`Error`].
+//! clients carry a [`Context`] (runtime + API + merchant) and send every request through
+//! [`hooks::send`]. Every generated `send()` returns the one [`Error`].
 //!
 //! Secrets (client secret, subscription key, tokens) are never shown by `Debug`, `Display`,
 //! tracing or errors.
@@ -15,6 +15,8 @@ mod api;
 mod config;
 mod context;
 mod error;
+mod exchange;
+mod headers;
 pub mod hooks;
 mod problem;
 mod runtime;
@@ -23,13 +25,10 @@ mod token;
 pub use api::{ApiDescriptor, OperationDescriptor, OperationStatus};
 pub use config::{Environment, IdempotencyKey, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint};
 pub use context::Context;
-pub use error::Error;
+pub use error::{Error, Limit, TransportKind};
 pub use problem::Problem;
-pub use runtime::{Runtime, RuntimeBuilder};
-pub use token::{parse_token_response, AccessToken, TokenCache};
-
-/// The generated clients' own error type, with [`Problem`] as the error body.
-pub type ClientError = progenitor_client::Error<Problem>;
+pub use runtime::{Runtime, RuntimeBuilder, DEFAULT_MAX_RESPONSE_SIZE};
+pub use token::{parse_token_response, AccessToken, TokenCache, MAX_TOKEN_LIFETIME};
 
 /// The `reqwest` the runtime is built on, for [`RuntimeBuilder::http_client`].
 pub use reqwest;

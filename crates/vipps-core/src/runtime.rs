@@ -8,8 +8,14 @@ use base64::Engine;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Environment, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint};
+use crate::config::{
+    Environment, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint,
+};
 use crate::error::Error;
+use crate::exchange::{
+    exchange, problem_of, response_bytes, retry_wait, retryable_status, Deadline,
+};
+use crate::headers::{CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, SUBSCRIPTION_KEY};
 use crate::token::{parse_token_response, AccessToken, TokenCache};
 
 /// Everything generated clients share: cloning is cheap (an `Arc`), and every client and
@@ -23,9 +29,6 @@ struct Inner {
     http: reqwest::Client,
     environment: Environment,
     base_url: String,
-    client_id: SecretString,
-    client_secret: SecretString,
-    subscription_key: SecretString,
     merchant_serial_number: Option<MerchantSerialNumber>,
     psp_id: Option<String>,
     system: SystemInfo,
@@ -34,11 +37,21 @@ struct Inner {
     token_endpoint: TokenEndpoint,
     tokens: TokenCache,
     headers: ManagedHeaders,
+    max_response_size: u64,
 }
+
+/// The default of [`RuntimeBuilder::max_response_size`]: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// The header values every call sends, built once from the validated configuration so that
 /// a call clones them (a reference count each) instead of building and validating them anew.
 struct ManagedHeaders {
+    /// `client_id`, marked sensitive.
+    client_id: HeaderValue,
+    /// `client_secret`, marked sensitive.
+    client_secret: HeaderValue,
+    /// `Authorization: Basic …` of client id and secret, marked sensitive.
+    basic: HeaderValue,
     /// `Ocp-Apim-Subscription-Key`, marked sensitive.
     subscription_key: HeaderValue,
     /// `Psp-Id`, when one is configured.
@@ -48,13 +61,32 @@ struct ManagedHeaders {
 }
 
 impl ManagedHeaders {
-    fn new(subscription_key: &SecretString, psp_id: Option<&str>, system: &SystemInfo) -> Result<Self, Error> {
+    fn new(
+        client_id: &SecretString,
+        client_secret: &SecretString,
+        subscription_key: &SecretString,
+        psp_id: Option<&str>,
+        system: &SystemInfo,
+    ) -> Result<Self, Error> {
         fn value(field: &'static str, value: &str, sensitive: bool) -> Result<HeaderValue, Error> {
-            let mut v = HeaderValue::from_str(value).map_err(|_| Error::config(field, "is not a valid header value"))?;
+            let mut v = HeaderValue::from_str(value)
+                .map_err(|_| Error::config(field, "is not a valid header value"))?;
             v.set_sensitive(sensitive);
             Ok(v)
         }
+        let basic = format!(
+            "{}:{}",
+            client_id.expose_secret(),
+            client_secret.expose_secret()
+        );
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(basic)
+        );
         Ok(Self {
+            client_id: value("client_id", client_id.expose_secret(), true)?,
+            client_secret: value("client_secret", client_secret.expose_secret(), true)?,
+            basic: value("client_secret", &basic, true)?,
             subscription_key: value("subscription_key", subscription_key.expose_secret(), true)?,
             psp_id: psp_id.map(|p| value("psp_id", p, false)).transpose()?,
             system: system
@@ -90,6 +122,7 @@ impl fmt::Debug for Runtime {
             .field("retry", &i.retry)
             .field("token_endpoint", &i.token_endpoint)
             .field("tokens", &i.tokens)
+            .field("max_response_size", &i.max_response_size)
             .finish()
     }
 }
@@ -145,16 +178,24 @@ impl Runtime {
         &self.inner.tokens
     }
 
-    pub(crate) fn client_id(&self) -> &str {
-        self.inner.client_id.expose_secret()
+    /// `client_id`, ready to send (sensitive).
+    pub(crate) fn client_id_header(&self) -> &HeaderValue {
+        &self.inner.headers.client_id
     }
 
-    pub(crate) fn client_secret(&self) -> &str {
-        self.inner.client_secret.expose_secret()
+    /// `client_secret`, ready to send (sensitive).
+    pub(crate) fn client_secret_header(&self) -> &HeaderValue {
+        &self.inner.headers.client_secret
     }
 
-    pub(crate) fn subscription_key(&self) -> &str {
-        self.inner.subscription_key.expose_secret()
+    /// `Authorization: Basic …` of the client id and secret, ready to send (sensitive).
+    pub(crate) fn basic_header(&self) -> &HeaderValue {
+        &self.inner.headers.basic
+    }
+
+    /// The largest response body accepted, in bytes.
+    pub fn max_response_size(&self) -> u64 {
+        self.inner.max_response_size
     }
 
     /// `Ocp-Apim-Subscription-Key`, ready to send (sensitive).
@@ -172,19 +213,21 @@ impl Runtime {
         &self.inner.headers.system
     }
 
-    pub(crate) fn basic_credentials(&self) -> String {
-        let raw = format!("{}:{}", self.client_id(), self.client_secret());
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
-    }
-
-    /// A valid access token: the cached one, or a new one (one fetch for all concurrent callers).
+    /// A valid access token: the cached one, or the outcome of one token request shared by
+    /// every concurrent caller (see [`TokenCache`]).
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
         if let Some(token) = self.inner.tokens.fresh() {
             return Ok(token);
         }
+        let runtime = self.clone();
         // The fetch is a large future (a whole HTTP exchange); boxed, it does not make the
         // future of every call that awaits this one as large.
-        Box::pin(self.inner.tokens.get(|| self.fetch_token())).await
+        Box::pin(
+            self.inner
+                .tokens
+                .get(move || async move { runtime.fetch_token().await }),
+        )
+        .await
     }
 
     /// Drops `token` from the cache if it is still the current one.
@@ -192,45 +235,116 @@ impl Runtime {
         self.inner.tokens.invalidate(token);
     }
 
+    /// The token request, retried like an idempotent call (connection failures, attempt
+    /// timeouts, 429 and 5xx) within [`Timeouts::call`] from its start.
     async fn fetch_token(&self) -> Result<(AccessToken, Duration), Error> {
-        let mut request = match self.inner.token_endpoint {
-            TokenEndpoint::AccessTokenGet => self
-                .inner
-                .http
-                .post(format!("{}/accesstoken/get", self.base_url()))
-                .header("client_id", self.client_id())
-                .header("client_secret", self.client_secret())
-                .header("Ocp-Apim-Subscription-Key", self.subscription_key())
-                .header(reqwest::header::CONTENT_LENGTH, "0"),
-            TokenEndpoint::Miami => self
-                .inner
-                .http
-                .post(format!("{}/miami/v1/token", self.base_url()))
-                .header(reqwest::header::AUTHORIZATION, self.basic_credentials())
-                .form(&[("grant_type", "client_credentials")]),
+        let inner = &self.inner;
+        let deadline = Deadline::new(inner.timeouts.call);
+        let token = deadline.run(async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let request = self.token_request()?;
+                let limit = deadline.attempt_limit(inner.timeouts.attempt);
+                let outcome = exchange(&inner.http, request, limit, TOKEN_RESPONSE_LIMIT).await;
+                let wait = match &outcome {
+                    Ok(response) if response.status().is_success() => {
+                        let body = response_bytes(outcome?).await?;
+                        return parse_token_response(&body);
+                    }
+                    Ok(response) if retryable_status(response.status()) => {
+                        retry_wait(response.headers(), &inner.retry, attempt)
+                    }
+                    Err(e) if e.may_retry() => Some(inner.retry.backoff(attempt)),
+                    _ => None,
+                };
+                match wait {
+                    Some(wait) if attempt < inner.retry.max_attempts && deadline.leaves(wait) => {
+                        tracing::debug!(
+                            attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "token request failed; retrying"
+                        );
+                        tokio::time::sleep(wait).await;
+                    }
+                    _ => return Err(token_failure(outcome).await),
+                }
+            }
+        });
+        token.await
+    }
+
+    fn token_request(&self) -> Result<reqwest::Request, Error> {
+        let inner = &self.inner;
+        let mut request = match inner.token_endpoint {
+            TokenEndpoint::AccessTokenGet => {
+                let mut r =
+                    reqwest::Request::new(reqwest::Method::POST, self.url("/accesstoken/get")?);
+                let h = r.headers_mut();
+                h.insert(CLIENT_ID.clone(), inner.headers.client_id.clone());
+                h.insert(CLIENT_SECRET.clone(), inner.headers.client_secret.clone());
+                h.insert(
+                    SUBSCRIPTION_KEY.clone(),
+                    inner.headers.subscription_key.clone(),
+                );
+                h.insert(
+                    reqwest::header::CONTENT_LENGTH,
+                    HeaderValue::from_static("0"),
+                );
+                r
+            }
+            TokenEndpoint::Miami => {
+                let mut r =
+                    reqwest::Request::new(reqwest::Method::POST, self.url("/miami/v1/token")?);
+                let h = r.headers_mut();
+                h.insert(reqwest::header::AUTHORIZATION, inner.headers.basic.clone());
+                h.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                *r.body_mut() = Some("grant_type=client_credentials".into());
+                r
+            }
         };
-        if let Some(msn) = &self.inner.merchant_serial_number {
-            request = request.header("Merchant-Serial-Number", msn.as_str());
+        let h = request.headers_mut();
+        if let Some(msn) = &inner.merchant_serial_number {
+            h.insert(
+                MERCHANT_SERIAL_NUMBER.clone(),
+                HeaderValue::from_str(msn.as_str()).map_err(|_| Error::invalid_input("MSN"))?,
+            );
         }
-        for (name, value) in self.inner.system.headers() {
-            request = request.header(name, value);
+        for (name, value) in &inner.headers.system {
+            h.insert(name.clone(), value.clone());
         }
-        if let Some(limit) = self.inner.timeouts.attempt {
-            request = request.timeout(limit);
+        Ok(request)
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, Error> {
+        url::Url::parse(&format!("{}{path}", self.base_url()))
+            .map_err(|e| Error::config("base_url", e.to_string()))
+    }
+}
+
+/// The largest token endpoint answer read (they are about 1.5 KiB).
+const TOKEN_RESPONSE_LIMIT: u64 = 64 * 1024;
+
+/// The error for a token request that ended without a token.
+async fn token_failure(outcome: Result<reqwest::Response, Error>) -> Error {
+    match outcome {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let problem = problem_of(response).await;
+            Error::TokenEndpoint {
+                status: Some(status),
+                problem: Some(Box::new(problem)),
+                source: None,
+            }
         }
-        let response = request.send().await.map_err(Error::from_reqwest)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(Error::from_reqwest)?;
-        if !(200..300).contains(&status) {
-            let problem = serde_json::from_slice(&body).map(crate::Problem::from_value).unwrap_or_default();
-            let message = format!("the token endpoint refused the credentials: {}", problem.summary());
-            return Err(if (400..500).contains(&status) {
-                Error::Authentication { status: Some(status), message, problem: Some(Box::new(problem)) }
-            } else {
-                Error::Api { status, problem: Box::new(problem) }
-            });
-        }
-        parse_token_response(&body)
+        Err(e) => Error::TokenEndpoint {
+            status: None,
+            problem: None,
+            source: Some(Arc::new(e)),
+        },
     }
 }
 
@@ -249,12 +363,15 @@ pub struct RuntimeBuilder {
     retry: RetryPolicy,
     token_endpoint: TokenEndpoint,
     refresh_margin: Option<Duration>,
+    max_response_size: Option<u64>,
     http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RuntimeBuilder").field("environment", &self.environment).finish_non_exhaustive()
+        f.debug_struct("RuntimeBuilder")
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
     }
 }
 
@@ -339,8 +456,21 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Use this HTTP client instead of building one (its own timeouts and TLS settings apply;
-    /// the connect timeout of [`Timeouts`] is then not used).
+    /// The largest response body read, in bytes (default 16 MiB); a larger one is
+    /// [`Error::ResponseTooLarge`]. At least 1 KiB.
+    pub fn max_response_size(mut self, bytes: u64) -> Self {
+        self.max_response_size = Some(bytes);
+        self
+    }
+
+    /// Use this HTTP client instead of building one. Its TLS settings and its own timeouts
+    /// apply; the connect timeout of [`Timeouts`] is then not used.
+    ///
+    /// It **must not follow redirects**: build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`. A client that follows them sends the
+    /// credentials, the token and the request body to wherever a `3xx` points, before the
+    /// runtime sees the answer; the runtime then reports [`Error::Redirect`], but too late to
+    /// stop what was sent. The client the runtime builds itself never follows them.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -348,10 +478,16 @@ impl RuntimeBuilder {
 
     /// Validates everything and builds the runtime.
     pub fn build(self) -> Result<Runtime, Error> {
-        fn required(value: Option<SecretString>, field: &'static str) -> Result<SecretString, Error> {
+        fn required(
+            value: Option<SecretString>,
+            field: &'static str,
+        ) -> Result<SecretString, Error> {
             match value {
                 Some(v) if !v.expose_secret().trim().is_empty() => {
-                    if v.expose_secret().bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+                    if v.expose_secret()
+                        .bytes()
+                        .any(|b| !(0x20..0x7f).contains(&b))
+                    {
                         return Err(Error::config(field, "must be printable ASCII"));
                     }
                     Ok(v)
@@ -375,33 +511,50 @@ impl RuntimeBuilder {
             .map_err(|e| Error::config("merchant_serial_number", e.to_string()))?;
         if let Some(psp) = &self.psp_id {
             if psp.is_empty() || psp.len() > 64 || !psp.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::config("psp_id", "must be 1 to 64 visible ASCII characters"));
+                return Err(Error::config(
+                    "psp_id",
+                    "must be 1 to 64 visible ASCII characters",
+                ));
             }
         }
         self.system.validate()?;
-        if self.retry.max_attempts == 0 {
-            return Err(Error::config("retry_policy", "max_attempts must be at least 1"));
+        self.retry.validate()?;
+        self.timeouts.validate()?;
+        let max_response_size = self.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE_SIZE);
+        if max_response_size < 1024 {
+            return Err(Error::config(
+                "max_response_size",
+                "must be at least 1024 bytes",
+            ));
         }
         let http = match self.http {
             Some(client) => client,
             None => {
-                let mut b = reqwest::Client::builder().user_agent(concat!("vipps-rust-sdk/", env!("CARGO_PKG_VERSION")));
+                // Never follow a redirect: it would carry the credentials, the token and the
+                // body to wherever it points, and turn a POST into a GET.
+                let mut b = reqwest::Client::builder()
+                    .user_agent(concat!("vipps-rust-sdk/", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::none());
                 if let Some(connect) = self.timeouts.connect {
                     b = b.connect_timeout(connect);
                 }
-                b.build().map_err(|e| Error::config("http_client", e.to_string()))?
+                b.build()
+                    .map_err(|e| Error::config("http_client", e.to_string()))?
             }
         };
         let base_url = environment.base_url();
-        let headers = ManagedHeaders::new(&subscription_key, self.psp_id.as_deref(), &self.system)?;
+        let headers = ManagedHeaders::new(
+            &client_id,
+            &client_secret,
+            &subscription_key,
+            self.psp_id.as_deref(),
+            &self.system,
+        )?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 http,
                 environment,
                 base_url,
-                client_id,
-                client_secret,
-                subscription_key,
                 merchant_serial_number,
                 psp_id: self.psp_id,
                 system: self.system,
@@ -410,6 +563,7 @@ impl RuntimeBuilder {
                 token_endpoint: self.token_endpoint,
                 tokens: TokenCache::new(self.refresh_margin.unwrap_or(Duration::from_secs(60))),
                 headers,
+                max_response_size,
             }),
         })
     }

@@ -7421,12 +7421,9 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/api-quality/sales-units/{msn}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ApiQualityResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ApiQualityResponse>, ::vipps_core::Error> {
             let Self { client, msn } = self;
-            let msn = msn.map_err(Error::InvalidRequest)?;
+            let msn = msn.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/api-quality/sales-units/{}", client.baseurl,
                 encode_path(& msn.to_string()),
@@ -7443,27 +7440,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_api_quality",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7481,10 +7473,7 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/merchants`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::GetAllMerchantsResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::GetAllMerchantsResponse>, ::vipps_core::Error> {
             let Self { client } = self;
             let url = format!("{}/management/v1/merchants", client.baseurl,);
             #[allow(unused_mut)]
@@ -7499,27 +7488,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_all_merchants",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7567,13 +7551,10 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/merchants/{scheme}/{id}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::GetMerchantResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::GetMerchantResponse>, ::vipps_core::Error> {
             let Self { client, scheme, id } = self;
-            let scheme = scheme.map_err(Error::InvalidRequest)?;
-            let id = id.map_err(Error::InvalidRequest)?;
+            let scheme = scheme.map_err(::vipps_core::Error::invalid_input)?;
+            let id = id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/merchants/{}/{}", client.baseurl, encode_path(& scheme
                 .to_string()), encode_path(& id.to_string()),
@@ -7590,27 +7571,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_merchant_by_business_identifier",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7660,11 +7636,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::GetMerchantContractsResponse>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, scheme, id } = self;
-            let scheme = scheme.map_err(Error::InvalidRequest)?;
-            let id = id.map_err(Error::InvalidRequest)?;
+            let scheme = scheme.map_err(::vipps_core::Error::invalid_input)?;
+            let id = id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/merchants/{}/{}/contracts", client.baseurl,
                 encode_path(& scheme.to_string()), encode_path(& id.to_string()),
@@ -7681,27 +7657,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_merchant_contracts",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7751,11 +7722,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::GetMerchantProductOrdersResponse>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, scheme, id } = self;
-            let scheme = scheme.map_err(Error::InvalidRequest)?;
-            let id = id.map_err(Error::InvalidRequest)?;
+            let scheme = scheme.map_err(::vipps_core::Error::invalid_input)?;
+            let id = id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/merchants/{}/{}/product-orders", client.baseurl,
                 encode_path(& scheme.to_string()), encode_path(& id.to_string()),
@@ -7772,27 +7743,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_merchant_product_orders",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7840,10 +7806,10 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/merchants/{scheme}/{id}/sales-units`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::GetMsnResponse>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::GetMsnResponse>, ::vipps_core::Error> {
             let Self { client, scheme, id } = self;
-            let scheme = scheme.map_err(Error::InvalidRequest)?;
-            let id = id.map_err(Error::InvalidRequest)?;
+            let scheme = scheme.map_err(::vipps_core::Error::invalid_input)?;
+            let id = id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/merchants/{}/{}/sales-units", client.baseurl,
                 encode_path(& scheme.to_string()), encode_path(& id.to_string()),
@@ -7860,27 +7826,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_sales_units_by_business_identifier",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7900,7 +7861,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::GetPartnerPricePackagesResponse>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client } = self;
             let url = format!(
@@ -7918,27 +7879,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_partner_price_packages",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -7956,10 +7912,7 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/partners/whoami`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::GetPartnerResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::GetPartnerResponse>, ::vipps_core::Error> {
             let Self { client } = self;
             let url = format!("{}/management/v1/partners/whoami", client.baseurl,);
             #[allow(unused_mut)]
@@ -7974,27 +7927,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_partner_whoami",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8030,10 +7978,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<::std::vec::Vec<types::ProductOrderDetailsResponse>>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, include_expired } = self;
-            let include_expired = include_expired.map_err(Error::InvalidRequest)?;
+            let include_expired = include_expired
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/management/v1/product-orders", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = ::vipps_core::hooks::query(
@@ -8055,27 +8004,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_product_orders_v1",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8136,17 +8080,15 @@ pub mod builder {
         ///Sends a `POST` request to `/management/v1/product-orders`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ProductOrderResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ProductOrderResponse>, ::vipps_core::Error> {
             let Self { client, idempotency_key, body } = self;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::ProductOrderRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/management/v1/product-orders", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             if let Some(value) = idempotency_key {
@@ -8166,27 +8108,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "order_product",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8220,12 +8157,10 @@ pub mod builder {
             self
         }
         ///Sends a `DELETE` request to `/management/v1/product-orders/{prefilledProductOrderId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, prefilled_product_order_id } = self;
             let prefilled_product_order_id = prefilled_product_order_id
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/product-orders/{}", client.baseurl, encode_path(&
                 prefilled_product_order_id.to_string()),
@@ -8242,27 +8177,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "delete_product_order",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8300,11 +8230,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::ProductOrderDetailsResponse>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, prefilled_product_order_id } = self;
             let prefilled_product_order_id = prefilled_product_order_id
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/product-orders/{}/details", client.baseurl,
                 encode_path(& prefilled_product_order_id.to_string()),
@@ -8321,27 +8251,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_product_order_details_v1",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8359,7 +8284,7 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/sales-units`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::GetMsnResponse>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::GetMsnResponse>, ::vipps_core::Error> {
             let Self { client } = self;
             let url = format!("{}/management/v1/sales-units", client.baseurl,);
             #[allow(unused_mut)]
@@ -8374,27 +8299,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_all_sales_units",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8425,9 +8345,9 @@ pub mod builder {
         ///Sends a `GET` request to `/management/v1/sales-units/{msn}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::SalesUnit>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::SalesUnit>, ::vipps_core::Error> {
             let Self { client, msn } = self;
-            let msn = msn.map_err(Error::InvalidRequest)?;
+            let msn = msn.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/sales-units/{}", client.baseurl, encode_path(& msn
                 .to_string()),
@@ -8444,27 +8364,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_msn",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8515,14 +8430,12 @@ pub mod builder {
             self
         }
         ///Sends a `PATCH` request to `/management/v1/sales-units/{msn}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, msn, body } = self;
-            let msn = msn.map_err(Error::InvalidRequest)?;
+            let msn = msn.map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| types::UpdateMsn::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v1/sales-units/{}", client.baseurl, encode_path(& msn
                 .to_string()),
@@ -8540,27 +8453,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "update_msn",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8596,10 +8504,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<::std::vec::Vec<types::ProductOrderDetailsResponseV2>>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, include_expired } = self;
-            let include_expired = include_expired.map_err(Error::InvalidRequest)?;
+            let include_expired = include_expired
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/management/v2/product-orders", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = ::vipps_core::hooks::query(
@@ -8621,27 +8530,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_product_orders",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8677,10 +8581,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::ProductOrderDetailsResponseV2>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, product_order_id } = self;
-            let product_order_id = product_order_id.map_err(Error::InvalidRequest)?;
+            let product_order_id = product_order_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/management/v2/product-orders/{}/details", client.baseurl,
                 encode_path(& product_order_id.to_string()),
@@ -8697,27 +8602,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_product_order_details",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -8884,27 +8784,6 @@ impl Client {
         Self::new_with_client(&base_url, http, context)
     }
 }
-impl ClientHooks<::vipps_core::Context> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> ::std::result::Result<(), Error<E>> {
-        ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
-            .await
-            .map_err(|e| Error::Custom(e.to_hook_message()))
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        ::vipps_core::hooks::exec(
-                self.inner(),
-                self.client(),
-                request,
-                info.operation_id,
-            )
-            .await
-    }
-}
+/// progenitor's hooks are not used: every `send` calls `vipps_core::hooks::send`, which
+/// returns the SDK's own error (see `return_sdk_errors` in xtask).
+impl ClientHooks<::vipps_core::Context> for Client {}

@@ -4200,11 +4200,11 @@ pub mod builder {
         ///Sends a `POST` request to `/order-management/v1/images`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ImageResponse>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::ImageResponse>, ::vipps_core::Error> {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| types::Image::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/order-management/v1/images", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = client
@@ -4219,27 +4219,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_image",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4273,9 +4268,10 @@ pub mod builder {
         ///Sends a `GET` request to `/order-management/v1/orders/{transactionId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::Order>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::Order>, ::vipps_core::Error> {
             let Self { client, transaction_id } = self;
-            let transaction_id = transaction_id.map_err(Error::InvalidRequest)?;
+            let transaction_id = transaction_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v1/orders/{}", client.baseurl, encode_path(&
                 transaction_id.to_string()),
@@ -4292,27 +4288,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_order",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4364,14 +4355,13 @@ pub mod builder {
             self
         }
         ///Sends a `PUT` request to `/order-management/v1/orders/{transactionId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, transaction_id, body } = self;
-            let transaction_id = transaction_id.map_err(Error::InvalidRequest)?;
+            let transaction_id = transaction_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| types::Order::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v1/orders/{}", client.baseurl, encode_path(&
                 transaction_id.to_string()),
@@ -4389,27 +4379,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "put_order",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4443,9 +4428,10 @@ pub mod builder {
         ///Sends a `GET` request to `/order-management/v1/receipts/{transactionId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::Receipt>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::Receipt>, ::vipps_core::Error> {
             let Self { client, transaction_id } = self;
-            let transaction_id = transaction_id.map_err(Error::InvalidRequest)?;
+            let transaction_id = transaction_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v1/receipts/{}", client.baseurl, encode_path(&
                 transaction_id.to_string()),
@@ -4462,27 +4448,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_receipt",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4534,14 +4515,13 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/order-management/v1/receipts/{transactionId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, transaction_id, body } = self;
-            let transaction_id = transaction_id.map_err(Error::InvalidRequest)?;
+            let transaction_id = transaction_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| types::Receipt::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v1/receipts/{}", client.baseurl, encode_path(&
                 transaction_id.to_string()),
@@ -4559,27 +4539,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_receipt",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4647,13 +4622,13 @@ pub mod builder {
         ///Sends a `PUT` request to `/order-management/v2/{paymentType}/categories/{orderId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<::std::string::String>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<::std::string::String>, ::vipps_core::Error> {
             let Self { client, payment_type, order_id, body } = self;
-            let payment_type = payment_type.map_err(Error::InvalidRequest)?;
-            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let payment_type = payment_type.map_err(::vipps_core::Error::invalid_input)?;
+            let order_id = order_id.map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| types::Order::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v2/{}/categories/{}", client.baseurl, encode_path(&
                 payment_type.to_string()), encode_path(& order_id.to_string()),
@@ -4671,27 +4646,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "put_category_v2",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4759,13 +4729,13 @@ pub mod builder {
         ///Sends a `POST` request to `/order-management/v2/{paymentType}/receipts/{orderId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<::std::string::String>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<::std::string::String>, ::vipps_core::Error> {
             let Self { client, payment_type, order_id, body } = self;
-            let payment_type = payment_type.map_err(Error::InvalidRequest)?;
-            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let payment_type = payment_type.map_err(::vipps_core::Error::invalid_input)?;
+            let order_id = order_id.map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| types::Receipt::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v2/{}/receipts/{}", client.baseurl, encode_path(&
                 payment_type.to_string()), encode_path(& order_id.to_string()),
@@ -4783,27 +4753,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_receipt_v2",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4850,13 +4815,10 @@ pub mod builder {
         ///Sends a `GET` request to `/order-management/v2/{paymentType}/{orderId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::OrderV2Response>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::OrderV2Response>, ::vipps_core::Error> {
             let Self { client, payment_type, order_id } = self;
-            let payment_type = payment_type.map_err(Error::InvalidRequest)?;
-            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let payment_type = payment_type.map_err(::vipps_core::Error::invalid_input)?;
+            let order_id = order_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v2/{}/{}", client.baseurl, encode_path(&
                 payment_type.to_string()), encode_path(& order_id.to_string()),
@@ -4873,27 +4835,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_order_v2",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -4928,12 +4885,9 @@ pub mod builder {
         ///Sends a `GET` request to `/order-management/v3/categories`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::GetCategoriesResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::GetCategoriesResponse>, ::vipps_core::Error> {
             let Self { client, order_id } = self;
-            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let order_id = order_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/order-management/v3/categories", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = ::vipps_core::hooks::query(
@@ -4952,27 +4906,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_categories_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -5018,16 +4967,13 @@ pub mod builder {
         ///Sends a `POST` request to `/order-management/v3/categories`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::AddCategoryResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::AddCategoryResponse>, ::vipps_core::Error> {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| {
                     types::AddCategoryRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/order-management/v3/categories", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = client
@@ -5042,27 +4988,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "post_category_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -5095,9 +5036,9 @@ pub mod builder {
         ///Sends a `GET` request to `/order-management/v3/categories/{categoryId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::Category>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::Category>, ::vipps_core::Error> {
             let Self { client, category_id } = self;
-            let category_id = category_id.map_err(Error::InvalidRequest)?;
+            let category_id = category_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v3/categories/{}", client.baseurl, encode_path(&
                 category_id.to_string()),
@@ -5114,27 +5055,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_category_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -5165,11 +5101,9 @@ pub mod builder {
             self
         }
         ///Sends a `DELETE` request to `/order-management/v3/categories/{categoryId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, category_id } = self;
-            let category_id = category_id.map_err(Error::InvalidRequest)?;
+            let category_id = category_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/order-management/v3/categories/{}", client.baseurl, encode_path(&
                 category_id.to_string()),
@@ -5186,27 +5120,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "delete_category_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -5333,27 +5262,6 @@ impl Client {
         Self::new_with_client(&base_url, http, context)
     }
 }
-impl ClientHooks<::vipps_core::Context> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> ::std::result::Result<(), Error<E>> {
-        ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
-            .await
-            .map_err(|e| Error::Custom(e.to_hook_message()))
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        ::vipps_core::hooks::exec(
-                self.inner(),
-                self.client(),
-                request,
-                info.operation_id,
-            )
-            .await
-    }
-}
+/// progenitor's hooks are not used: every `send` calls `vipps_core::hooks::send`, which
+/// returns the SDK's own error (see `return_sdk_errors` in xtask).
+impl ClientHooks<::vipps_core::Context> for Client {}

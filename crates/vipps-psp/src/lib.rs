@@ -3459,16 +3459,15 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/psp/v3/integration-test/psppayments/{pspTransactionId}/approve`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, psp_transaction_id, body } = self;
-            let psp_transaction_id = psp_transaction_id.map_err(Error::InvalidRequest)?;
+            let psp_transaction_id = psp_transaction_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::ForceApproveRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/psp/v3/integration-test/psppayments/{}/approve", client.baseurl,
                 encode_path(& psp_transaction_id.to_string()),
@@ -3486,27 +3485,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "integration_test_approve_payment",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -3556,14 +3550,14 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::PaymentInitiationRepresentation>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| {
                     types::InitiatePaymentRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/psp/v3/psppayments/init", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = client
@@ -3578,27 +3572,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "initiate_payment_v3_using_post",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -3642,13 +3631,13 @@ pub mod builder {
         ///Sends a `POST` request to `/psp/v3/psppayments/updatestatus`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::Response>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::Response>, ::vipps_core::Error> {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| {
                     types::PaymentStatus::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/psp/v3/psppayments/updatestatus", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = client
@@ -3663,27 +3652,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "updatestatus_using_post",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -3721,10 +3705,11 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::PaymentDetailsRepresentation>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, psp_transaction_id } = self;
-            let psp_transaction_id = psp_transaction_id.map_err(Error::InvalidRequest)?;
+            let psp_transaction_id = psp_transaction_id
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/psp/v3/psppayments/{}/details", client.baseurl, encode_path(&
                 psp_transaction_id.to_string()),
@@ -3741,27 +3726,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "get_psp_payment_details_using_get",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -3824,27 +3804,6 @@ impl Client {
         Self::new_with_client(&base_url, http, context)
     }
 }
-impl ClientHooks<::vipps_core::Context> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> ::std::result::Result<(), Error<E>> {
-        ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
-            .await
-            .map_err(|e| Error::Custom(e.to_hook_message()))
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        ::vipps_core::hooks::exec(
-                self.inner(),
-                self.client(),
-                request,
-                info.operation_id,
-            )
-            .await
-    }
-}
+/// progenitor's hooks are not used: every `send` calls `vipps_core::hooks::send`, which
+/// returns the SDK's own error (see `return_sdk_errors` in xtask).
+impl ClientHooks<::vipps_core::Context> for Client {}

@@ -13041,11 +13041,12 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<::std::vec::Vec<types::AgreementResponseV2>>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, created_after, status } = self;
-            let created_after = created_after.map_err(Error::InvalidRequest)?;
-            let status = status.map_err(Error::InvalidRequest)?;
+            let created_after = created_after
+                .map_err(::vipps_core::Error::invalid_input)?;
+            let status = status.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/recurring/v2/agreements", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = ::vipps_core::hooks::query(
@@ -13070,27 +13071,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "list_agreements",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13138,14 +13134,14 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::DraftAgreementResponseV2>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| {
                     types::DraftAgreementV2::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/recurring/v2/agreements", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = client
@@ -13160,27 +13156,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "draft_agreement",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13214,12 +13205,9 @@ pub mod builder {
         ///Sends a `GET` request to `/recurring/v2/agreements/{agreementId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::AgreementResponseV2>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::AgreementResponseV2>, ::vipps_core::Error> {
             let Self { client, agreement_id } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -13236,27 +13224,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "fetch_agreement",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13316,17 +13299,14 @@ pub mod builder {
         ///Sends a `PUT` request to `/recurring/v2/agreements/{agreementId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::AgreementReference>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::AgreementReference>, ::vipps_core::Error> {
             let Self { client, agreement_id, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::PatchAgreementV2::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -13344,27 +13324,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "update_agreement_put",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13424,17 +13399,14 @@ pub mod builder {
         ///Sends a `PATCH` request to `/recurring/v2/agreements/{agreementId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::AgreementReference>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::AgreementReference>, ::vipps_core::Error> {
             let Self { client, agreement_id, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::PatchAgreementV2::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -13452,27 +13424,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "update_agreement_patch",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13534,14 +13501,14 @@ pub mod builder {
         ///Sends a `PATCH` request to `/recurring/v2/agreements/{agreementId}/accept`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::EmptyObject>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::EmptyObject>, ::vipps_core::Error> {
             let Self { client, agreement_id, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::ForceAcceptAgreement::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/accept", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -13559,27 +13526,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "accept_using_patch",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13629,11 +13591,12 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<::std::vec::Vec<types::ChargeResponseV2>>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, agreement_id, charge_status } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_status = charge_status.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_status = charge_status
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/charges", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -13655,27 +13618,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "list_charges",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13750,18 +13708,16 @@ pub mod builder {
         ///Sends a `POST` request to `/recurring/v2/agreements/{agreementId}/charges`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ChargeReference>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ChargeReference>, ::vipps_core::Error> {
             let Self { client, agreement_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::CreateChargeV2::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/charges", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -13784,27 +13740,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "create_charge",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13852,13 +13803,10 @@ pub mod builder {
         ///Sends a `GET` request to `/recurring/v2/agreements/{agreementId}/charges/{chargeId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ChargeResponseV2>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ChargeResponseV2>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/charges/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()), encode_path(& charge_id.to_string()),
@@ -13875,27 +13823,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "fetch_charge",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -13943,13 +13886,10 @@ pub mod builder {
         ///Sends a `DELETE` request to `/recurring/v2/agreements/{agreementId}/charges/{chargeId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ChargeResponseV2>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ChargeResponseV2>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/charges/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()), encode_path(& charge_id.to_string()),
@@ -13966,27 +13906,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "cancel_charge",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14049,11 +13984,12 @@ pub mod builder {
         ///Sends a `POST` request to `/recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::EmptyObject>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::EmptyObject>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id, idempotency_key } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/charges/{}/capture", client.baseurl,
                 encode_path(& agreement_id.to_string()), encode_path(& charge_id
@@ -14076,27 +14012,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "capture_charge",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14183,16 +14114,17 @@ pub mod builder {
         ///Sends a `POST` request to `/recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::EmptyObject>, Error<::vipps_core::Problem>> {
+        ) -> Result<ResponseValue<types::EmptyObject>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::RefundRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v2/agreements/{}/charges/{}/refund", client.baseurl,
                 encode_path(& agreement_id.to_string()), encode_path(& charge_id
@@ -14216,27 +14148,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "refund_charge",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14314,13 +14241,14 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<::std::vec::Vec<types::AgreementResponseV3>>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, created_after, page_number, page_size, status } = self;
-            let created_after = created_after.map_err(Error::InvalidRequest)?;
-            let page_number = page_number.map_err(Error::InvalidRequest)?;
-            let page_size = page_size.map_err(Error::InvalidRequest)?;
-            let status = status.map_err(Error::InvalidRequest)?;
+            let created_after = created_after
+                .map_err(::vipps_core::Error::invalid_input)?;
+            let page_number = page_number.map_err(::vipps_core::Error::invalid_input)?;
+            let page_size = page_size.map_err(::vipps_core::Error::invalid_input)?;
+            let status = status.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/recurring/v3/agreements", client.baseurl,);
             #[allow(unused_mut)]
             let mut request = ::vipps_core::hooks::query(
@@ -14354,27 +14282,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "list_agreements_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14437,15 +14360,16 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::DraftAgreementResponseV3>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, idempotency_key, body } = self;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::DraftAgreementV3::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/recurring/v3/agreements", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             if let Some(value) = idempotency_key {
@@ -14465,27 +14389,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "draft_agreement_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14537,13 +14456,11 @@ pub mod builder {
         ///Sends a `POST` request to `/recurring/v3/agreements/charges`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::AsyncChargeResponse>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::AsyncChargeResponse>, ::vipps_core::Error> {
             let Self { client, idempotency_key, body } = self;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
-            let body = body.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
+            let body = body.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!("{}/recurring/v3/agreements/charges", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             if let Some(value) = idempotency_key {
@@ -14563,27 +14480,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "create_charge_async_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                202u16 => ResponseValue::from_response(response).await,
+                202u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14617,12 +14529,9 @@ pub mod builder {
         ///Sends a `GET` request to `/recurring/v3/agreements/{agreementId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::AgreementResponseV3>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::AgreementResponseV3>, ::vipps_core::Error> {
             let Self { client, agreement_id } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -14639,27 +14548,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "fetch_agreement_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14735,17 +14639,16 @@ pub mod builder {
             self
         }
         ///Sends a `PATCH` request to `/recurring/v3/agreements/{agreementId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, agreement_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::PatchAgreementV3::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -14768,28 +14671,23 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "update_agreement_patch_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 202u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14864,17 +14762,16 @@ pub mod builder {
             self
         }
         ///Sends a `PATCH` request to `/recurring/v3/agreements/{agreementId}/accept`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, agreement_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::ForceAcceptAgreementV3::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/accept", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -14897,27 +14794,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "accept_using_patchv3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -14982,12 +14874,13 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<::std::vec::Vec<types::ChargeResponseV3>>,
-            Error<::vipps_core::Problem>,
+            ::vipps_core::Error,
         > {
             let Self { client, agreement_id, status, continuation_token } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let status = status.map_err(Error::InvalidRequest)?;
-            let continuation_token = continuation_token.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let status = status.map_err(::vipps_core::Error::invalid_input)?;
+            let continuation_token = continuation_token
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/charges", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -15014,27 +14907,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "list_charges_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15109,18 +14997,16 @@ pub mod builder {
         ///Sends a `POST` request to `/recurring/v3/agreements/{agreementId}/charges`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ChargeReference>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ChargeReference>, ::vipps_core::Error> {
             let Self { client, agreement_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::CreateChargeV3::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/charges", client.baseurl, encode_path(&
                 agreement_id.to_string()),
@@ -15143,27 +15029,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "create_charge_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15211,13 +15092,10 @@ pub mod builder {
         ///Sends a `GET` request to `/recurring/v3/agreements/{agreementId}/charges/{chargeId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ChargeResponseV3>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ChargeResponseV3>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/charges/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()), encode_path(& charge_id.to_string()),
@@ -15234,27 +15112,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "fetch_charge_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15315,13 +15188,12 @@ pub mod builder {
             self
         }
         ///Sends a `DELETE` request to `/recurring/v3/agreements/{agreementId}/charges/{chargeId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id, idempotency_key } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/charges/{}", client.baseurl, encode_path(&
                 agreement_id.to_string()), encode_path(& charge_id.to_string()),
@@ -15343,28 +15215,23 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "cancel_charge_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 202u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15451,18 +15318,17 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/recurring/v3/agreements/{agreementId}/charges/{chargeId}/capture`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::CaptureRequestV3::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/charges/{}/capture", client.baseurl,
                 encode_path(& agreement_id.to_string()), encode_path(& charge_id
@@ -15486,28 +15352,23 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "capture_charge_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 202u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15592,18 +15453,17 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/recurring/v3/agreements/{agreementId}/charges/{chargeId}/refund`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<::vipps_core::Problem>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, ::vipps_core::Error> {
             let Self { client, agreement_id, charge_id, idempotency_key, body } = self;
-            let agreement_id = agreement_id.map_err(Error::InvalidRequest)?;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let agreement_id = agreement_id.map_err(::vipps_core::Error::invalid_input)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
+            let idempotency_key = idempotency_key
+                .map_err(::vipps_core::Error::invalid_input)?;
             let body = body
                 .and_then(|v| {
                     types::RefundRequest::try_from(v).map_err(|e| e.to_string())
                 })
-                .map_err(Error::InvalidRequest)?;
+                .map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/agreements/{}/charges/{}/refund", client.baseurl,
                 encode_path(& agreement_id.to_string()), encode_path(& charge_id
@@ -15627,28 +15487,23 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "refund_charge_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
                 202u16 => Ok(ResponseValue::empty(response)),
                 204u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15682,12 +15537,9 @@ pub mod builder {
         ///Sends a `GET` request to `/recurring/v3/charges/{chargeId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ChargeResponseV3>,
-            Error<::vipps_core::Problem>,
-        > {
+        ) -> Result<ResponseValue<types::ChargeResponseV3>, ::vipps_core::Error> {
             let Self { client, charge_id } = self;
-            let charge_id = charge_id.map_err(Error::InvalidRequest)?;
+            let charge_id = charge_id.map_err(::vipps_core::Error::invalid_input)?;
             let url = format!(
                 "{}/recurring/v3/charges/{}", client.baseurl, encode_path(& charge_id
                 .to_string()),
@@ -15704,27 +15556,22 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "fetch_charge_by_id_v3",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let response = ::vipps_core::hooks::send(
+                    client.inner(),
+                    &client.client,
+                    request,
+                    info.operation_id,
+                )
+                .await?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => ::vipps_core::hooks::decode(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(::vipps_core::hooks::error_response(response).await)
                 }
-                _ => Err(Error::UnexpectedResponse(response)),
+                _ => Err(::vipps_core::hooks::unexpected_response(response).await),
             }
         }
     }
@@ -15955,27 +15802,6 @@ impl Client {
         Self::new_with_client(&base_url, http, context)
     }
 }
-impl ClientHooks<::vipps_core::Context> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> ::std::result::Result<(), Error<E>> {
-        ::vipps_core::hooks::pre(self.inner(), request, info.operation_id)
-            .await
-            .map_err(|e| Error::Custom(e.to_hook_message()))
-    }
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        ::vipps_core::hooks::exec(
-                self.inner(),
-                self.client(),
-                request,
-                info.operation_id,
-            )
-            .await
-    }
-}
+/// progenitor's hooks are not used: every `send` calls `vipps_core::hooks::send`, which
+/// returns the SDK's own error (see `return_sdk_errors` in xtask).
+impl ClientHooks<::vipps_core::Context> for Client {}

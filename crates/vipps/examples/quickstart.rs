@@ -93,8 +93,7 @@ async fn run() -> Result<()> {
         .access_token()
         .fetch_authorization_token_using_post()
         .send()
-        .await
-        .map_err(vipps::Error::from)?
+        .await?
         .into_inner();
     println!(
         "1. token: {} token, valid for {} s",
@@ -129,8 +128,7 @@ async fn run() -> Result<()> {
         .draft_agreement_v3()
         .body(draft)
         .send()
-        .await
-        .map_err(vipps::Error::from)?
+        .await?
         .into_inner();
     let agreement_id = created.agreement_id.clone();
     let initial_charge = created
@@ -146,8 +144,7 @@ async fn run() -> Result<()> {
         .fetch_agreement_v3()
         .agreement_id(&agreement_id)
         .send()
-        .await
-        .map_err(vipps::Error::from)?
+        .await?
         .into_inner();
     println!(
         "   status: {}",
@@ -162,8 +159,7 @@ async fn run() -> Result<()> {
             phone_number: phone_number(),
         })
         .send()
-        .await
-        .map_err(vipps::Error::from)?;
+        .await?;
     let active = wait_for_agreement_status(
         &recurring,
         &agreement_id,
@@ -191,7 +187,7 @@ async fn run() -> Result<()> {
                 .send()
                 .await
                 .map(|r| r.into_inner())
-                .map_err(vipps::Error::from)
+
         }
     };
     let mut charge = fetch(initial_charge.to_string()).await?;
@@ -215,8 +211,7 @@ async fn run() -> Result<()> {
             description: Some("Delivered".try_into()?),
         })
         .send()
-        .await
-        .map_err(vipps::Error::from)?;
+        .await?;
     println!(
         "5. captured: {}",
         describe(&fetch(initial_charge.to_string()).await?)
@@ -232,8 +227,7 @@ async fn run() -> Result<()> {
             description: "Goodwill refund".try_into()?,
         })
         .send()
-        .await
-        .map_err(vipps::Error::from)?;
+        .await?;
     println!(
         "6. partially refunded: {}",
         describe(&fetch(initial_charge.to_string()).await?)
@@ -257,8 +251,7 @@ async fn run() -> Result<()> {
             order_id: None,
         })
         .send()
-        .await
-        .map_err(vipps::Error::from)?
+        .await?
         .into_inner();
     println!(
         "7. next charge: {} due {due}",

@@ -55,7 +55,8 @@ pub fn charges<'a>(
                 let parsed = v.to_str().ok().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok());
                 let token = parsed.ok_or_else(|| Error::MalformedResponse {
                     status: Some(response.status().as_u16()),
-                    message: "Continuation-Token is not a UUID".into(),
+                    path: None,
+                    message: "the Continuation-Token header is not a UUID".into(),
                 })?;
                 Some(Some(token))
             }
@@ -65,8 +66,8 @@ pub fn charges<'a>(
     .try_flatten()
 }
 
-/// Polls an agreement every `interval` until its status is `target`, and returns it; a
-/// [`Error::Timeout`] when `deadline` passes first.
+/// Polls an agreement every `interval` until its status is `target`, and returns it; an
+/// [`Error::Timeout`] with [`Limit::Wait`](vipps_core::Limit::Wait) when `deadline` passes first.
 pub async fn wait_for_agreement_status(
     client: &Client,
     agreement_id: &str,
@@ -81,9 +82,8 @@ pub async fn wait_for_agreement_status(
             return Ok(agreement);
         }
         if tokio::time::Instant::now() + interval > until {
-            return Err(Error::Timeout {
-                message: format!("agreement {agreement_id} did not become {target} within {deadline:?} (last status {:?})", agreement.status),
-            });
+            tracing::debug!(agreement_id, last_status = ?agreement.status, "the agreement did not reach {target} in time");
+            return Err(Error::Timeout { limit: vipps_core::Limit::Wait, after: deadline });
         }
         tokio::time::sleep(interval).await;
     }

@@ -108,7 +108,7 @@ async fn psp_calls_send_the_psp_id() {
         .mount(&server)
         .await;
     let vipps = builder(&server).psp_id("psp-42").build().unwrap();
-    let err = Error::from(vipps.psp().get_psp_payment_details_using_get().psp_transaction_id("tx-1").send().await.unwrap_err());
+    let err = vipps.psp().get_psp_payment_details_using_get().psp_transaction_id("tx-1").send().await.unwrap_err();
     assert_eq!(err.status(), Some(500));
 }
 
@@ -149,7 +149,7 @@ async fn a_second_401_is_an_authentication_error() {
         .respond_with(ResponseTemplate::new(401).set_body_string("Access denied"))
         .mount(&server)
         .await;
-    let err: Error = client(&server).recurring().list_agreements_v3().send().await.unwrap_err().into();
+    let err: Error = client(&server).recurring().list_agreements_v3().send().await.unwrap_err();
     match &err {
         Error::Authentication { status: Some(401), message, .. } => assert!(message.contains("Access denied"), "{message}"),
         other => panic!("expected an authentication error, got {other:?}"),
@@ -226,7 +226,7 @@ async fn a_post_without_an_idempotency_key_is_sent_once() {
         .await;
     let body: vipps::psp::types::InitiatePaymentRequest =
         serde_json::from_value(fixture("psp/initiatePaymentV3UsingPOST.request.json")).unwrap();
-    let err: Error = client(&server).psp().initiate_payment_v3_using_post().body(body).send().await.unwrap_err().into();
+    let err: Error = client(&server).psp().initiate_payment_v3_using_post().body(body).send().await.unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(err.problem().unwrap().detail.as_deref(), Some("busy"), "a text body is kept");
     assert_eq!(requests_to(&server, "/psp/v3/psppayments/init").await.len(), 1);
@@ -249,8 +249,7 @@ async fn bad_input_is_a_typed_error_before_anything_is_sent() {
         .body(body)
         .send()
         .await
-        .unwrap_err()
-        .into();
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     assert!(server.received_requests().await.unwrap().is_empty(), "nothing may be sent, not even a token request");
 }

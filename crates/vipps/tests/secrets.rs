@@ -28,7 +28,7 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
     let vipps = client(&server);
     let recurring = vipps.recurring();
     recurring.list_agreements_v3().send().await.unwrap();
-    let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err().into();
+    let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err();
 
     let traced = buffer.text();
     assert!(traced.contains("vipps.call") && traced.contains("list_agreements_v3"), "the trace was captured: {traced}");
