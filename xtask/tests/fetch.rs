@@ -22,7 +22,7 @@ fn serve(answers: Vec<(u16, String)>) -> String {
 }
 
 fn scratch() -> PathBuf {
-    let root = xtask::workspace_root();
+    let root = xtask::workspace_root().unwrap();
     let dir = std::env::temp_dir().join(format!("vipps-fetch-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(dir.join("openapi")).unwrap();
     for f in ["manifest.toml", "accesstoken.yaml", "psp.yaml"] {
