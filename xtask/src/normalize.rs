@@ -46,6 +46,16 @@ pub const MANAGED_HEADERS: &[&str] = &[
 /// Every rule, in the order applied.
 pub const RULES: &[Rule] = &[
     Rule {
+        name: "drop-pseudo-paths",
+        reason: "Published documents model callbacks (which Vipps sends to the merchant or PSP) as \
+                 fake paths such as `[ makePaymentUrl ]`; they are not client operations, and \
+                 progenitor rejects the path template. Their schemas stay in `components`. This \
+                 runs first, so that `bundle-refs` does not resolve them: eCom keeps such path \
+                 items in fragment files whose `#/components/...` references mean the including \
+                 document's components, which do not resolve in the fragment.",
+        apply: drop_pseudo_paths,
+    },
+    Rule {
         name: "bundle-refs",
         reason: "progenitor reads one document and resolves only `#/components/...` references: \
                  an external `$ref` (ePayment's receipt types point into Order Management's \
@@ -99,13 +109,6 @@ pub const RULES: &[Rule] = &[
                  request body as a `String`, whose schema it requires to be a bare \
                  `type: string`; constraints on such a schema are dropped so that it generates.",
         apply: keep_non_json_accept,
-    },
-    Rule {
-        name: "drop-pseudo-paths",
-        reason: "Published documents model callbacks (which Vipps sends to the merchant or PSP) as \
-                 fake paths such as `[ makePaymentUrl ]`; they are not client operations, and \
-                 progenitor rejects the path template. Their schemas stay in `components`.",
-        apply: drop_pseudo_paths,
     },
     Rule {
         name: "drop-callbacks",
@@ -326,9 +329,7 @@ fn fold_server_path(doc: &mut Value, cx: &Context) -> Result<(), SpecError> {
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         let old = std::mem::take(paths);
         for (path, item) in old {
-            // Pseudo-paths (callbacks written as paths) are left for `drop-pseudo-paths`.
-            let key = if path.starts_with('/') { format!("{prefix}{path}") } else { path };
-            paths.insert(key, item);
+            paths.insert(format!("{prefix}{path}"), item);
         }
     }
     if let Some(servers) = doc.get_mut("servers").and_then(Value::as_array_mut) {

@@ -127,8 +127,9 @@ fn fetch_brings_the_referenced_documents_and_records_their_checksums() {
             ("/epayment/docs/openapi.yaml", fixture("external-ref.yaml")),
             ("/epayment/docs/paths/receipt.yaml", path_item.clone()),
             ("/order-management/docs/swagger.yaml", other.clone()),
+            ("/epayment/docs/callbackPrefix.yaml", fixture("external-ref.refs/callbackPrefix.yaml")),
         ],
-        3,
+        4,
     );
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["fetch", "--api", "psp", "--from", &format!("{url}/epayment/docs/openapi.yaml")])
@@ -145,7 +146,7 @@ fn fetch_brings_the_referenced_documents_and_records_their_checksums() {
     assert!(!refs.join("stale.yaml").exists(), "a new fetch replaces the old documents");
     let manifest = xtask::manifest(&dir).unwrap();
     let sums = manifest.refs("psp");
-    assert_eq!(sums.len(), 2, "{sums:?}");
+    assert_eq!(sums.len(), 3, "{sums:?}");
     assert_eq!(sums["order-management/docs/swagger.yaml"], xtask::fetch::sha256(other.as_bytes()));
     assert_eq!(sums["paths/receipt.yaml"], xtask::fetch::sha256(path_item.as_bytes()));
     assert!(manifest.refs("accesstoken").is_empty());
@@ -166,6 +167,7 @@ fn fetch_from_a_directory_resolves_references_against_it() {
     std::fs::create_dir_all(src.join("order-management/docs")).unwrap();
     std::fs::write(src.join("epayment/docs/psp.yaml"), fixture("external-ref.yaml")).unwrap();
     std::fs::write(src.join("epayment/docs/paths/receipt.yaml"), fixture("external-ref.refs/paths/receipt.yaml")).unwrap();
+    std::fs::write(src.join("epayment/docs/callbackPrefix.yaml"), fixture("external-ref.refs/callbackPrefix.yaml")).unwrap();
     std::fs::write(src.join("order-management/docs/swagger.yaml"), "not: [the, right, one]").unwrap();
     let from = src.join("epayment/docs");
     let fetched = xtask::fetch::run(&dir, Some("psp"), Some(from.to_str().unwrap()));

@@ -223,6 +223,7 @@ fn bundle_refs() {
     let receipt = doc.pointer("/paths/~1v1~1payments~1{reference}~1receipt/post").expect("the path item is resolved");
     assert_eq!(receipt.pointer("/requestBody/content/application~1json/schema/$ref").unwrap(), "#/components/schemas/Receipt");
     assert!(!doc.to_string().contains("swagger.yaml#"), "no external reference is left");
+    assert!(!doc.to_string().contains("callbackPrefix"), "the callback's pseudo-path is dropped before bundling");
 
     let code = xtask::generate::run_progenitor(&file, &prepared.spec).unwrap().to_string();
     assert!(code.contains("pub struct Receipt") && code.contains("pub struct OrderLineOrderManagement"));
