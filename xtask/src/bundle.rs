@@ -167,11 +167,12 @@ fn document_label(document: &str) -> String {
 }
 
 /// Splits a reference into the local name of its document and its JSON pointer; a reference
-/// without a document part stays in `from`.
+/// without a document part stays in `from`. The fragment is a URI fragment, so it is
+/// percent-decoded (`#/paths/~1v1~1things~1%7Bid%7D`).
 fn split(reference: &str, from: &str) -> (String, String) {
     let (document, fragment) = reference.split_once('#').unwrap_or((reference, ""));
     let document = if document.is_empty() { from.to_owned() } else { local_name(from, document) };
-    (document, fragment.to_owned())
+    (document, percent_encoding::percent_decode_str(fragment).decode_utf8_lossy().into_owned())
 }
 
 struct Bundler<'a> {
@@ -293,7 +294,16 @@ impl Bundler<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::local_name;
+    use super::{local_name, split};
+
+    #[test]
+    fn fragments_are_percent_decoded() {
+        assert_eq!(
+            split("other.yaml#/paths/~1v1~1things~1%7Bid%7D", "dir/doc.yaml"),
+            ("dir/other.yaml".to_owned(), "/paths/~1v1~1things~1{id}".to_owned())
+        );
+        assert_eq!(split("#/components/schemas/A", "x.yaml"), ("x.yaml".to_owned(), "/components/schemas/A".to_owned()));
+    }
 
     #[test]
     fn local_names_stay_inside_the_refs_directory() {
