@@ -247,12 +247,13 @@ fn fold_server_path() {
 fn hoist_path_parameters() {
     let (file, text) = fixture("path-parameters.yaml");
     let missed = prepare_except(&file, &text, &["hoist-path-parameters"]).unwrap();
-    assert!(!missed.operations[0].idempotency_key, "the failure: the runtime does not see the key");
+    assert!(missed.operations.iter().all(|op| !op.idempotency_key), "the failure: the runtime does not see the key");
     let required = generate_source(&file, &text, &["hoist-path-parameters"]).unwrap();
     assert!(required.contains("idempotency_key: Err("), "the failure: optional-idempotency-key does not see it");
 
     let prepared = prepare(&file, &text).unwrap();
-    assert!(prepared.operations[0].idempotency_key);
+    assert_eq!(prepared.operations.len(), 2);
+    assert!(prepared.operations.iter().all(|op| op.idempotency_key), "inline and shared definitions alike");
     let item = prepared.json.pointer("/paths/~1v1~1payments~1{reference}~1capture").unwrap();
     assert!(item.get("parameters").is_none());
     let params = item["post"]["parameters"].as_array().unwrap();
@@ -260,8 +261,11 @@ fn hoist_path_parameters() {
     assert_eq!(names, ["reference", "Idempotency-Key", "x-label"], "Authorization stripped, the operation's X-Label kept");
     assert_eq!(params[1]["required"], false);
     assert_eq!(params[2]["description"], "from the operation");
+    let refund = prepared.json.pointer("/paths/~1v1~1payments~1{reference}~1refund/post/parameters").unwrap();
+    assert_eq!(refund.as_array().unwrap().len(), 2, "Merchant-Serial-Number stripped: {refund}");
     let code = generate_source(&file, &text, &[]).unwrap();
-    assert!(code.contains("idempotency_key: Ok(None)") && !code.contains("pub fn authorization<"));
+    assert_eq!(code.matches("idempotency_key: Ok(None)").count(), 2, "both keys are optional");
+    assert!(!code.contains("pub fn authorization<") && !code.contains("pub fn merchant_serial_number<"));
 }
 
 #[test]
