@@ -42,11 +42,16 @@ pub fn prepare(file: &str, text: &str) -> Result<Prepared, SpecError> {
 
 /// [`prepare`] without the normalization rules named in `skip`.
 pub fn prepare_except(file: &str, text: &str, skip: &[&str]) -> Result<Prepared, SpecError> {
+    prepare_with(file, text, &crate::bundle::NoRefs, skip)
+}
+
+/// [`prepare_except`] for a spec whose external `$ref`s point into the documents of `refs`.
+pub fn prepare_with(file: &str, text: &str, refs: &dyn crate::bundle::RefSource, skip: &[&str]) -> Result<Prepared, SpecError> {
     let mut json = load::parse_text(file, text)?;
     load::check_version(file, &json)?;
     // Typed parse of the document as written, so structural errors point at the source.
     load::to_openapi(file, &json)?;
-    normalize::normalize_except(&mut json, file, skip)?;
+    normalize::normalize_with(&mut json, &normalize::Context { file, refs }, skip)?;
     check::unsupported(file, &json)?;
     let spec = load::to_openapi(file, &json)?;
     let operations = operations(&json);
@@ -127,7 +132,8 @@ pub fn generate_crate(root: &Path, api: &ApiEntry) -> Result<Files, SpecError> {
     let file = format!("openapi/{}", api.spec);
     let text = std::fs::read_to_string(root.join(&file))
         .map_err(|e| SpecError::new(&file, "", format!("cannot read: {e}")))?;
-    let prepared = prepare(&file, &text)?;
+    let refs = crate::bundle::DirRefs::beside(&root.join(&file));
+    let prepared = prepare_with(&file, &text, &refs, &[])?;
     let lib = generate_lib(&file, api, &prepared)?;
     let dir = PathBuf::from("crates").join(&api.crate_name);
     let mut files = Files::new();

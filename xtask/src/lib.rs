@@ -1,6 +1,7 @@
 //! The project's automation, as a library so that its tests (and the drift check inside
 //! `cargo test --workspace`) call the same code as `cargo xtask`.
 
+pub mod bundle;
 pub mod check;
 pub mod error;
 pub mod fetch;
@@ -17,9 +18,40 @@ pub use error::SpecError;
 use generate::Files;
 use manifest::Manifest;
 
-/// The workspace root (the parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+/// The environment variable that names the workspace to work on, overriding the search
+/// (tests point the tool at a scratch copy with it).
+pub const ROOT_VARIABLE: &str = "VIPPS_XTASK_ROOT";
+
+/// The workspace `cargo xtask` works on: the directory named by `VIPPS_XTASK_ROOT` when it is
+/// set, otherwise the one [`find_workspace`] finds from the current directory.
+///
+/// It is found at run time, not compiled in: several checkouts can share one target directory
+/// (and so one `xtask` binary that cargo does not rebuild), and each must work on itself.
+pub fn workspace_root() -> Result<PathBuf, String> {
+    if let Some(root) = std::env::var_os(ROOT_VARIABLE) {
+        return Ok(PathBuf::from(root));
+    }
+    let here = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    find_workspace(&here).ok_or_else(|| {
+        format!(
+            "no workspace found at or above {}: looked for a Cargo.toml with [workspace] beside openapi/manifest.toml",
+            here.display()
+        )
+    })
+}
+
+/// The nearest directory at or above `start` that holds a `Cargo.toml` with a `[workspace]`
+/// table and an `openapi/manifest.toml`.
+pub fn find_workspace(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find(|dir| is_workspace(dir)).map(Path::to_owned)
+}
+
+fn is_workspace(dir: &Path) -> bool {
+    if !dir.join("openapi/manifest.toml").is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else { return false };
+    text.parse::<toml_edit::DocumentMut>().is_ok_and(|doc| doc.get("workspace").is_some_and(|w| w.is_table()))
 }
 
 /// The manifest of the workspace at `root`.
@@ -27,27 +59,45 @@ pub fn manifest(root: &Path) -> Result<Manifest, String> {
     Manifest::load(&root.join("openapi/manifest.toml"))
 }
 
-/// Generates every crate (or only `only`) in memory.
-pub fn generate_all(root: &Path, only: Option<&str>) -> Result<Files, String> {
+/// The outcome of generating several APIs: the files of those that generated, and why the
+/// others did not.
+#[derive(Debug, Default)]
+pub struct Generated {
+    /// The files of every API that generated.
+    pub files: Files,
+    /// The APIs that failed, by manifest name, with their error.
+    pub failures: Vec<(String, SpecError)>,
+}
+
+impl Generated {
+    /// The files, or every failure on one line each (`<api>: <error>`) when any API failed.
+    pub fn complete(self) -> Result<Files, String> {
+        if self.failures.is_empty() {
+            Ok(self.files)
+        } else {
+            Err(self.failures.iter().map(|(api, e)| format!("{api}: {e}")).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+/// Generates every crate (or only `only`) in memory. One API failing does not stop the
+/// others: its error is collected in [`Generated::failures`]. Only an unreadable manifest or
+/// an unknown `only` is an error of the whole run.
+pub fn generate_all(root: &Path, only: Option<&str>) -> Result<Generated, String> {
     let manifest = manifest(root)?;
     if let Some(name) = only {
         if manifest.get(name).is_none() {
             return Err(format!("no API named `{name}` in openapi/manifest.toml"));
         }
     }
-    let mut files = Files::new();
-    let mut errors = Vec::new();
+    let mut out = Generated::default();
     for api in manifest.apis.iter().filter(|a| only.is_none_or(|n| n == a.name)) {
         match generate::generate_crate(root, api) {
-            Ok(f) => files.extend(f),
-            Err(e) => errors.push(e.to_string()),
+            Ok(f) => out.files.extend(f),
+            Err(e) => out.failures.push((api.name.clone(), e)),
         }
     }
-    if errors.is_empty() {
-        Ok(files)
-    } else {
-        Err(errors.join("\n"))
-    }
+    Ok(out)
 }
 
 /// Writes generated files to disk; returns the paths that changed.

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use xtask::Generated;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
@@ -38,8 +40,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Tests point the tool at a copy of the workspace.
-    let root = std::env::var_os("VIPPS_XTASK_ROOT").map(PathBuf::from).unwrap_or_else(xtask::workspace_root);
+    // The workspace this is run in (or VIPPS_XTASK_ROOT, which tests point at a copy).
+    let root = match xtask::workspace_root() {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match cli.command {
         Command::Codegen { check, api } => codegen(root, check, api.as_deref()),
         Command::Fetch { api, from } => match xtask::fetch::run(&root, api.as_deref(), from.as_deref()) {
@@ -57,34 +65,46 @@ fn main() -> ExitCode {
 
 fn codegen(root: PathBuf, check: bool, api: Option<&str>) -> ExitCode {
     let started = Instant::now();
-    let files = match xtask::generate_all(&root, api) {
-        Ok(files) => files,
+    let Generated { files, failures } = match xtask::generate_all(&root, api) {
+        Ok(generated) => generated,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let mut ok = true;
     if check {
         let diffs = xtask::drift(&root, &files);
         if diffs.is_empty() {
             println!("codegen --check: {} files up to date ({:.2?})", files.len(), started.elapsed());
-            ExitCode::SUCCESS
         } else {
             diffs.iter().for_each(|d| eprintln!("{d}"));
             eprintln!("codegen --check: {} file(s) differ from the generator's output; run `cargo xtask codegen`", diffs.len());
-            ExitCode::FAILURE
+            ok = false;
         }
     } else {
         match xtask::write(&root, &files) {
             Ok(changed) => {
                 changed.iter().for_each(|p| println!("wrote {}", p.display()));
                 println!("codegen: {} files, {} changed ({:.2?})", files.len(), changed.len(), started.elapsed());
-                ExitCode::SUCCESS
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::FAILURE
+                ok = false;
             }
         }
+    }
+    // Every API that could be generated was; now the ones that could not.
+    for (name, error) in &failures {
+        eprintln!("error: API `{name}` failed: {error}");
+    }
+    if !failures.is_empty() {
+        let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
+        eprintln!("codegen: {} API(s) failed: {}", failures.len(), names.join(", "));
+    }
+    if ok && failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -1,8 +1,9 @@
 //! `openapi/manifest.toml`: the list of APIs, their specs, crates and published sources.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use toml_edit::{value, DocumentMut};
+use toml_edit::{value, DocumentMut, InlineTable, Item};
 
 /// One API of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +26,18 @@ pub struct ApiEntry {
 pub struct Manifest {
     path: PathBuf,
     doc: DocumentMut,
+    /// The `[[api]]` entries, in file order.
     pub apis: Vec<ApiEntry>,
 }
 
 impl Manifest {
+    /// Reads and parses the manifest file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(path, &text)
     }
 
+    /// Parses manifest text; `path` is kept for writing it back and for error messages.
     pub fn parse(path: &Path, text: &str) -> Result<Self, String> {
         let doc: DocumentMut = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
         let tables = doc
@@ -62,12 +66,29 @@ impl Manifest {
 
     /// Records a new checksum for `name` and writes the manifest back, keeping its comments.
     pub fn set_sha256(&mut self, name: &str, sha256: &str) -> Result<(), String> {
+        self.record_fetch(name, sha256, &BTreeMap::new())
+    }
+
+    /// Records what `cargo xtask fetch` wrote for `name`: the document's checksum, and the
+    /// checksums of the documents its external `$ref`s point at, by local name, as
+    /// `refs = { "order-management/docs/swagger.yaml" = "<sha256>" }` (the key is left out
+    /// when there are none). Writes the manifest back, keeping its comments.
+    pub fn record_fetch(&mut self, name: &str, sha256: &str, refs: &BTreeMap<String, String>) -> Result<(), String> {
         let tables = self.doc["api"].as_array_of_tables_mut().expect("checked at load");
         let table = tables
             .iter_mut()
             .find(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
             .ok_or_else(|| format!("no API named `{name}` in the manifest"))?;
         table["sha256"] = value(sha256);
+        if refs.is_empty() {
+            table.remove("refs");
+        } else {
+            let mut inline = InlineTable::new();
+            for (file, sum) in refs {
+                inline.insert(file, sum.as_str().into());
+            }
+            table["refs"] = Item::Value(inline.into());
+        }
         for api in &mut self.apis {
             if api.name == name {
                 api.sha256 = sha256.to_owned();
@@ -76,6 +97,17 @@ impl Manifest {
         std::fs::write(&self.path, self.doc.to_string()).map_err(|e| format!("{}: {e}", self.path.display()))
     }
 
+    /// The checksums of the referenced documents last fetched for `name`, by local name.
+    pub fn refs(&self, name: &str) -> BTreeMap<String, String> {
+        let Some(tables) = self.doc.get("api").and_then(|a| a.as_array_of_tables()) else { return BTreeMap::new() };
+        let Some(table) = tables.iter().find(|t| t.get("name").and_then(|v| v.as_str()) == Some(name)) else {
+            return BTreeMap::new();
+        };
+        let Some(refs) = table.get("refs").and_then(|r| r.as_table_like()) else { return BTreeMap::new() };
+        refs.iter().filter_map(|(k, v)| Some((k.to_owned(), v.as_str()?.to_owned()))).collect()
+    }
+
+    /// The entry named `name`.
     pub fn get(&self, name: &str) -> Option<&ApiEntry> {
         self.apis.iter().find(|a| a.name == name)
     }

@@ -6,13 +6,25 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::bundle::{NoRefs, RefSource};
 use crate::error::{pointer, SpecError};
 
 /// One normalization rule.
 pub struct Rule {
+    /// The rule's name, used to skip it in tests.
     pub name: &'static str,
+    /// Why the rule exists: what goes wrong without it.
     pub reason: &'static str,
-    pub apply: fn(&mut Value, &str) -> Result<(), SpecError>,
+    /// Rewrites the document in place.
+    pub apply: fn(&mut Value, &Context) -> Result<(), SpecError>,
+}
+
+/// What a rule may need besides the document.
+pub struct Context<'a> {
+    /// The spec file, for error locations.
+    pub file: &'a str,
+    /// The documents external `$ref`s point at (see [`crate::bundle`]).
+    pub refs: &'a dyn RefSource,
 }
 
 /// The name of the schema every error response is pointed at. The generator replaces it with
@@ -37,8 +49,66 @@ pub const RULES: &[Rule] = &[
         name: "drop-pseudo-paths",
         reason: "Published documents model callbacks (which Vipps sends to the merchant or PSP) as \
                  fake paths such as `[ makePaymentUrl ]`; they are not client operations, and \
-                 progenitor rejects the path template. Their schemas stay in `components`.",
+                 progenitor rejects the path template. Their schemas stay in `components`. This \
+                 runs first, so that `bundle-refs` does not resolve them: eCom keeps such path \
+                 items in fragment files whose `#/components/...` references mean the including \
+                 document's components, which do not resolve in the fragment.",
         apply: drop_pseudo_paths,
+    },
+    Rule {
+        name: "bundle-refs",
+        reason: "progenitor reads one document and resolves only `#/components/...` references: \
+                 an external `$ref` (ePayment's receipt types point into Order Management's \
+                 published document by a relative URL) or a path item given by `$ref` (eCom) \
+                 stops generation. The referenced documents, fetched beside the spec by \
+                 `cargo xtask fetch`, are copied in: components under their own names (suffixed \
+                 when the name is taken), anything else in place of the reference.",
+        apply: bundle_refs,
+    },
+    Rule {
+        name: "synthesize-operation-ids",
+        reason: "Every generated method is named after its operationId, and progenitor cannot \
+                 generate an operation without one; the published Webhooks, Checkout and Report \
+                 documents have such operations. The id is made from the method and the path as \
+                 written (before `fold-server-path`): `get` + each segment in camelCase, a \
+                 `{param}` segment as `By<Param>` (`GET /v1/webhooks/{id}` → `getV1WebhooksById`). \
+                 When that gives the same method name as another operation, `2`, `3`, ... is \
+                 appended, so an id never collides with one the document declares.",
+        apply: synthesize_operation_ids,
+    },
+    Rule {
+        name: "fold-server-path",
+        reason: "The runtime supplies the host (production, test or a custom base URL) and \
+                 progenitor ignores `servers`, so a path in the first server URL \
+                 (`https://api.vipps.no/qr/v1` for QR, Check-in, Webhooks) would be lost and the \
+                 client would call the wrong URL. That path (variables replaced by their \
+                 defaults) is prefixed to every path (`/merchant-redirect` → \
+                 `/qr/v1/merchant-redirect`), and removed from the server URLs that carry it.",
+        apply: fold_server_path,
+    },
+    Rule {
+        name: "hoist-path-parameters",
+        reason: "Parameters declared on a path item apply to each of its operations. progenitor \
+                 merges them, but the rules that follow and the operation descriptors read only \
+                 the operation's own list: ePayment declares `Idempotency-Key` on path items, \
+                 and the runtime neither generated a key nor retried those POSTs. Each \
+                 operation gets a copy of the path item's parameters it does not declare itself \
+                 (same `name` and `in`: the operation's wins), and the path item loses its list.",
+        apply: hoist_path_parameters,
+    },
+    Rule {
+        name: "keep-non-json-accept",
+        reason: "`Accept` is a managed header for JSON operations (progenitor sets \
+                 `application/json` itself), but an operation that offers other media types \
+                 (QR codes as `image/png`, `image/svg+xml` or `text/targetUrl`) lets the caller \
+                 choose with it; stripping it would leave only the server's default format. \
+                 Such an `Accept` parameter is kept (marked `x-vipps-caller-header`, which \
+                 `strip-managed-headers` respects). The non-JSON bodies themselves are kept as \
+                 written: progenitor 0.15.1 gives a response without a JSON media type as \
+                 `ResponseValue<ByteStream>` (bytes, also for `text/plain`), and a `text/plain` \
+                 request body as a `String`, whose schema it requires to be a bare \
+                 `type: string`; constraints on such a schema are dropped so that it generates.",
+        apply: keep_non_json_accept,
     },
     Rule {
         name: "drop-callbacks",
@@ -119,15 +189,21 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-/// Applies every rule in order.
+/// Applies every rule in order, for a spec without external references.
 pub fn normalize(doc: &mut Value, file: &str) -> Result<(), SpecError> {
     normalize_except(doc, file, &[])
 }
 
-/// Applies every rule but those named in `skip` (tests use it to show what a rule prevents).
+/// Applies every rule but those named in `skip` (tests use it to show what a rule prevents),
+/// for a spec without external references.
 pub fn normalize_except(doc: &mut Value, file: &str, skip: &[&str]) -> Result<(), SpecError> {
+    normalize_with(doc, &Context { file, refs: &NoRefs }, skip)
+}
+
+/// Applies every rule but those named in `skip`, reading referenced documents from `cx.refs`.
+pub fn normalize_with(doc: &mut Value, cx: &Context, skip: &[&str]) -> Result<(), SpecError> {
     for rule in RULES.iter().filter(|r| !skip.contains(&r.name)) {
-        (rule.apply)(doc, file)?;
+        (rule.apply)(doc, cx)?;
     }
     Ok(())
 }
@@ -162,14 +238,212 @@ pub fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
-fn drop_pseudo_paths(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn bundle_refs(doc: &mut Value, cx: &Context) -> Result<(), SpecError> {
+    crate::bundle::bundle(doc, cx.file, cx.refs)
+}
+
+/// The operationId `synthesize-operation-ids` gives an operation: the lowercase method, then
+/// each path segment in CamelCase, a `{param}` as `By<Param>` (`get`, `/v1/merchant-redirect/{id}`
+/// → `getV1MerchantRedirectById`).
+pub fn synthesized_operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        let mut rest = segment;
+        while !rest.is_empty() {
+            match (rest.find('{'), rest.find('}')) {
+                (Some(0), Some(end)) => {
+                    id.push_str("By");
+                    id.push_str(&camel(&rest[1..end]));
+                    rest = &rest[end + 1..];
+                }
+                (Some(start), _) => {
+                    id.push_str(&camel(&rest[..start]));
+                    rest = &rest[start..];
+                }
+                _ => {
+                    id.push_str(&camel(rest));
+                    rest = "";
+                }
+            }
+        }
+    }
+    id
+}
+
+fn synthesize_operation_ids(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    let mut taken = std::collections::BTreeSet::new();
+    for_each_operation(doc, |_, op| {
+        if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+            taken.insert(crate::generate::method_name(id));
+        }
+        Ok(())
+    })?;
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for (path, item) in paths.iter_mut() {
+        for method in METHODS {
+            let Some(op) = item.get_mut(*method).and_then(Value::as_object_mut) else { continue };
+            if op.get("operationId").and_then(Value::as_str).is_some_and(|id| !id.is_empty()) {
+                continue;
+            }
+            let base = synthesized_operation_id(method, path);
+            let id = std::iter::once(base.clone())
+                .chain((2..).map(|n| format!("{base}{n}")))
+                .find(|id| !taken.contains(&crate::generate::method_name(id)))
+                .expect("some number is free");
+            taken.insert(crate::generate::method_name(&id));
+            op.insert("operationId".into(), Value::String(id));
+        }
+    }
+    Ok(())
+}
+
+/// The path of a server URL with its variables replaced by their defaults, without a trailing
+/// slash (`https://api.vipps.no/qr/v1/` → `/qr/v1`; `https://api.vipps.no` → ``).
+fn server_path(server: &Value) -> String {
+    let mut url = server.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if let Some(vars) = server.get("variables").and_then(Value::as_object) {
+        for (name, var) in vars {
+            let default = var.get("default").and_then(Value::as_str).unwrap_or_default();
+            url = url.replace(&format!("{{{name}}}"), default);
+        }
+    }
+    let path = match url::Url::parse(&url) {
+        Ok(parsed) => parsed.path().to_owned(),
+        // A relative server URL (`/qr/v1`) is a path already.
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    };
+    path.trim_end_matches('/').to_owned()
+}
+
+fn fold_server_path(doc: &mut Value, cx: &Context) -> Result<(), SpecError> {
+    let Some(first) = doc.pointer("/servers/0").cloned() else { return Ok(()) };
+    let prefix = server_path(&first);
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    if !prefix.starts_with('/') {
+        return Err(SpecError::new(cx.file, "/servers/0/url", format!("cannot read a path from server URL `{}`", first["url"])));
+    }
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        let old = std::mem::take(paths);
+        for (path, item) in old {
+            paths.insert(format!("{prefix}{path}"), item);
+        }
+    }
+    if let Some(servers) = doc.get_mut("servers").and_then(Value::as_array_mut) {
+        for server in servers.iter_mut() {
+            if server_path(server) == prefix {
+                if let Some(Value::String(url)) = server.get_mut("url") {
+                    let trimmed = url.trim_end_matches('/');
+                    *url = trimmed.strip_suffix(prefix.as_str()).unwrap_or(trimmed).to_owned();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `(in, name)` of a parameter, to match an operation's parameter with a path item's.
+fn parameter_key(doc: &Value, param: &Value) -> (String, String) {
+    let p = resolve(doc, param);
+    let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let location = field("in");
+    // Header names are case-insensitive.
+    let name = if location == "header" { field("name").to_ascii_lowercase() } else { field("name") };
+    (location, name)
+}
+
+fn hoist_path_parameters(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    let snapshot = doc.clone();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        let Some(Value::Array(shared)) = item.remove("parameters") else { continue };
+        for method in METHODS {
+            let Some(op) = item.get_mut(*method).and_then(Value::as_object_mut) else { continue };
+            let list = op.entry("parameters").or_insert_with(|| Value::Array(Vec::new()));
+            let Some(list) = list.as_array_mut() else { continue };
+            let own: Vec<_> = list.iter().map(|p| parameter_key(&snapshot, p)).collect();
+            let inherited = shared.iter().filter(|p| !own.contains(&parameter_key(&snapshot, p))).cloned();
+            // The path item's parameters first, in their order, as progenitor lists them.
+            let mut merged: Vec<Value> = inherited.collect();
+            merged.append(list);
+            *list = merged;
+        }
+    }
+    Ok(())
+}
+
+/// Marks a header parameter the caller sets although its name is a managed header's.
+pub const CALLER_HEADER: &str = "x-vipps-caller-header";
+
+/// Whether a media type is neither JSON nor a JSON variant.
+fn is_non_json(media: &str) -> bool {
+    !is_json_like(media)
+}
+
+fn keep_non_json_accept(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    let snapshot = doc.clone();
+    for_each_operation(doc, |_, op| {
+        let offers_other = op
+            .get("responses")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(code, _)| code.starts_with('2') || *code == "default")
+            .filter_map(|(_, r)| resolve(&snapshot, r).get("content").and_then(Value::as_object))
+            .any(|content| content.keys().any(|m| is_non_json(m)));
+        if let Some(list) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+            for param in list.iter_mut() {
+                let resolved = resolve(&snapshot, param).clone();
+                let is_accept = resolved.get("in").and_then(Value::as_str) == Some("header")
+                    && resolved.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("accept"));
+                if !is_accept {
+                    continue;
+                }
+                let schema = resolve(&snapshot, resolved.get("schema").unwrap_or(&Value::Null));
+                let lists_other = schema
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .any(is_non_json);
+                if offers_other || lists_other {
+                    let mut kept = resolved;
+                    kept[CALLER_HEADER] = Value::Bool(true);
+                    *param = kept;
+                }
+            }
+        }
+        if let Some(Value::Object(content)) = op.get_mut("requestBody").and_then(|b| b.get_mut("content")) {
+            if let Some(text) = content.get_mut("text/plain") {
+                let schema = resolve(&snapshot, text.get("schema").unwrap_or(&Value::Null));
+                if schema.get("type").and_then(Value::as_str) == Some("string") {
+                    let mut bare = json!({ "type": "string" });
+                    if let Some(d) = schema.get("description") {
+                        bare["description"] = d.clone();
+                    }
+                    text["schema"] = bare;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn drop_pseudo_paths(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         paths.retain(|path, _| path.starts_with('/'));
     }
     Ok(())
 }
 
-fn drop_callbacks(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn drop_callbacks(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     for_each_operation(doc, |_, op| {
         op.remove("callbacks");
         Ok(())
@@ -177,14 +451,14 @@ fn drop_callbacks(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
 }
 
 fn is_managed_header(param: &Value) -> bool {
-    if param.get("in").and_then(Value::as_str) != Some("header") {
+    if param.get("in").and_then(Value::as_str) != Some("header") || param.get(CALLER_HEADER) == Some(&Value::Bool(true)) {
         return false;
     }
     let name = param.get("name").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     MANAGED_HEADERS.contains(&name.as_str()) || name.starts_with("vipps-system-")
 }
 
-fn strip_managed_headers(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn strip_managed_headers(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     let snapshot = doc.clone();
     let strip = |params: &mut Value| {
         if let Some(list) = params.as_array_mut() {
@@ -211,7 +485,7 @@ fn is_idempotency_key(param: &Value) -> bool {
         && param.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
 }
 
-fn optional_idempotency_key(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn optional_idempotency_key(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     // Shared definitions under components/parameters, then inline ones.
     if let Some(params) = doc.pointer_mut("/components/parameters").and_then(Value::as_object_mut) {
         for p in params.values_mut() {
@@ -251,7 +525,7 @@ fn unify_json_content(content: &mut Value) {
     }
 }
 
-fn json_media_types(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn json_media_types(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     let mut visit = |v: &mut Value| {
         if let Some(content) = v.get_mut("content") {
             unify_json_content(content);
@@ -273,7 +547,7 @@ fn json_media_types(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
     })
 }
 
-fn one_request_media_type(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn one_request_media_type(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     let keep_one = |body: &mut Value| {
         let Some(map) = body.get_mut("content").and_then(Value::as_object_mut) else { return };
         if map.len() <= 1 {
@@ -301,7 +575,7 @@ fn is_error_status(code: &str) -> bool {
     code.starts_with('4') || code.starts_with('5')
 }
 
-fn errors_as_problem(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn errors_as_problem(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     let mut used = false;
     let snapshot = doc.clone();
     for_each_operation(doc, |_, op| {
@@ -376,7 +650,7 @@ fn body_kind(doc: &Value, response: &Value) -> &'static str {
     }
 }
 
-fn fold_success_responses(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn fold_success_responses(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     let snapshot = doc.clone();
     for_each_operation(doc, |_, op| {
         let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
@@ -432,7 +706,8 @@ fn walk_schemas(v: &mut Value, ptr: &str, f: &mut dyn FnMut(&str, &mut Map<Strin
 const YAML11_FALSE: &[&str] = &["NO", "No", "no", "N", "n", "OFF", "Off", "off", "FALSE", "False", "false"];
 const YAML11_TRUE: &[&str] = &["YES", "Yes", "yes", "Y", "y", "ON", "On", "on", "TRUE", "True", "true"];
 
-fn string_enums(doc: &mut Value, file: &str) -> Result<(), SpecError> {
+fn string_enums(doc: &mut Value, cx: &Context) -> Result<(), SpecError> {
+    let file = cx.file;
     let mut failure = None;
     walk_schemas(doc, "", &mut |ptr, map| {
         let is_string = map.get("type").and_then(Value::as_str) == Some("string");
@@ -476,7 +751,7 @@ fn string_enums(doc: &mut Value, file: &str) -> Result<(), SpecError> {
     failure.map_or(Ok(()), Err)
 }
 
-fn nullable_component_schemas(doc: &mut Value, _file: &str) -> Result<(), SpecError> {
+fn nullable_component_schemas(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
     let mut names = Vec::new();
     if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         for (name, schema) in schemas.iter_mut() {

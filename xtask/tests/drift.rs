@@ -19,7 +19,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A scratch copy of `openapi/` and the generated crates.
 fn scratch_workspace(tag: &str) -> PathBuf {
-    let root = xtask::workspace_root();
+    let root = xtask::workspace_root().unwrap();
     let dir = std::env::temp_dir().join(format!("vipps-xtask-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&root.join("openapi"), &dir.join("openapi"));
@@ -32,9 +32,9 @@ fn scratch_workspace(tag: &str) -> PathBuf {
 
 #[test]
 fn committed_crates_match_the_generator() {
-    let root = xtask::workspace_root();
+    let root = xtask::workspace_root().unwrap();
     let started = Instant::now();
-    let files = xtask::generate_all(&root, None).unwrap();
+    let files = xtask::generate_all(&root, None).unwrap().complete().unwrap();
     let took = started.elapsed();
     let diffs = xtask::drift(&root, &files);
     assert!(diffs.is_empty(), "generated crates drifted; run `cargo xtask codegen`:\n{}", diffs.join("\n"));
@@ -44,8 +44,9 @@ fn committed_crates_match_the_generator() {
 
 #[test]
 fn generation_is_deterministic() {
-    let root = xtask::workspace_root();
-    assert_eq!(xtask::generate_all(&root, Some("recurring")).unwrap(), xtask::generate_all(&root, Some("recurring")).unwrap());
+    let root = xtask::workspace_root().unwrap();
+    let once = || xtask::generate_all(&root, Some("recurring")).unwrap().complete().unwrap();
+    assert_eq!(once(), once());
 }
 
 #[test]
@@ -88,5 +89,28 @@ fn a_broken_spec_is_reported_with_file_and_pointer() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("openapi/psp.yaml#/openapi: OpenAPI 3.1.0 is not supported"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn one_failing_api_does_not_stop_the_others() {
+    let dir = scratch_workspace("partial");
+    std::fs::write(dir.join("openapi/psp.yaml"), "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n").unwrap();
+    let lib = dir.join("crates/vipps-recurring/src/lib.rs");
+    let good = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, "// stale\n").unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("codegen").env("VIPPS_XTASK_ROOT", &dir).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a failed API makes the run fail");
+    assert!(stderr.contains("error: API `psp` failed: openapi/psp.yaml#/openapi: OpenAPI 3.1.0 is not supported"), "{stderr}");
+    assert!(stderr.contains("1 API(s) failed: psp"), "{stderr}");
+    assert!(stdout.contains("wrote crates/vipps-recurring/src/lib.rs"), "the APIs after the failing one are still written: {stdout}");
+    assert_eq!(std::fs::read_to_string(&lib).unwrap(), good);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["codegen", "--check"]).env("VIPPS_XTASK_ROOT", &dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("API `psp` failed"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("files up to date"), "the others are checked");
     let _ = std::fs::remove_dir_all(dir);
 }

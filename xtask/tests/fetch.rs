@@ -21,8 +21,35 @@ fn serve(answers: Vec<(u16, String)>) -> String {
     url
 }
 
+/// Serves files by request path (404 for others) on 127.0.0.1 for `connections` requests;
+/// returns the base URL.
+fn serve_files(files: Vec<(&'static str, String)>, connections: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (status, body) = match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => (200, body.clone()),
+                None => (404, String::new()),
+            };
+            let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
+}
+
 fn scratch() -> PathBuf {
-    let root = xtask::workspace_root();
+    let root = xtask::workspace_root().unwrap();
     let dir = std::env::temp_dir().join(format!("vipps-fetch-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(dir.join("openapi")).unwrap();
     for f in ["manifest.toml", "accesstoken.yaml", "psp.yaml"] {
@@ -84,5 +111,76 @@ fn fetch_from_a_directory() {
     assert!(lines[0].contains("wrote openapi/psp.yaml"));
     assert_eq!(std::fs::read_to_string(dir.join("openapi/psp.yaml")).unwrap(), PUBLISHED);
     assert!(xtask::fetch::run(&dir, Some("nope"), None).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn fetch_brings_the_referenced_documents_and_records_their_checksums() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.join("openapi/psp.refs")).unwrap();
+    std::fs::write(dir.join("openapi/psp.refs/stale.yaml"), "left from an older fetch").unwrap();
+    let other = fixture("external-ref.refs/order-management/docs/swagger.yaml");
+    let path_item = fixture("external-ref.refs/paths/receipt.yaml");
+    // Laid out as the published documents are: each refers to the others by relative URL.
+    let url = serve_files(
+        vec![
+            ("/epayment/docs/openapi.yaml", fixture("external-ref.yaml")),
+            ("/epayment/docs/paths/receipt.yaml", path_item.clone()),
+            ("/order-management/docs/swagger.yaml", other.clone()),
+            ("/epayment/docs/callbackPrefix.yaml", fixture("external-ref.refs/callbackPrefix.yaml")),
+        ],
+        4,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["fetch", "--api", "psp", "--from", &format!("{url}/epayment/docs/openapi.yaml")])
+        .env("VIPPS_XTASK_ROOT", &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("wrote openapi/psp.refs/order-management/docs/swagger.yaml from {url}/order-management/docs/swagger.yaml")), "{stdout}");
+
+    let refs = dir.join("openapi/psp.refs");
+    assert_eq!(std::fs::read_to_string(refs.join("order-management/docs/swagger.yaml")).unwrap(), other);
+    assert_eq!(std::fs::read_to_string(refs.join("paths/receipt.yaml")).unwrap(), path_item);
+    assert!(!refs.join("stale.yaml").exists(), "a new fetch replaces the old documents");
+    let manifest = xtask::manifest(&dir).unwrap();
+    let sums = manifest.refs("psp");
+    assert_eq!(sums.len(), 3, "{sums:?}");
+    assert_eq!(sums["order-management/docs/swagger.yaml"], xtask::fetch::sha256(other.as_bytes()));
+    assert_eq!(sums["paths/receipt.yaml"], xtask::fetch::sha256(path_item.as_bytes()));
+    assert!(manifest.refs("accesstoken").is_empty());
+
+    // Codegen now finds everything beside the spec, without the server.
+    let api = manifest.get("psp").unwrap().clone();
+    let files = xtask::generate::generate_crate(&dir, &api).unwrap_or_else(|e| panic!("{e}"));
+    let lib = &files[&PathBuf::from("crates/vipps-psp/src/lib.rs")];
+    assert!(lib.contains("pub struct Receipt") && lib.contains("pub fn send_receipt("));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn fetch_from_a_directory_resolves_references_against_it() {
+    let dir = scratch();
+    let src = dir.join("published");
+    std::fs::create_dir_all(src.join("epayment/docs/paths")).unwrap();
+    std::fs::create_dir_all(src.join("order-management/docs")).unwrap();
+    std::fs::write(src.join("epayment/docs/psp.yaml"), fixture("external-ref.yaml")).unwrap();
+    std::fs::write(src.join("epayment/docs/paths/receipt.yaml"), fixture("external-ref.refs/paths/receipt.yaml")).unwrap();
+    std::fs::write(src.join("epayment/docs/callbackPrefix.yaml"), fixture("external-ref.refs/callbackPrefix.yaml")).unwrap();
+    std::fs::write(src.join("order-management/docs/swagger.yaml"), "not: [the, right, one]").unwrap();
+    let from = src.join("epayment/docs");
+    let fetched = xtask::fetch::run(&dir, Some("psp"), Some(from.to_str().unwrap()));
+    assert!(fetched.is_ok(), "{fetched:?}");
+    let kept = std::fs::read_to_string(dir.join("openapi/psp.refs/order-management/docs/swagger.yaml")).unwrap();
+    assert_eq!(kept, "not: [the, right, one]");
+
+    // A referenced document that cannot be read leaves the spec as it was.
+    let before = std::fs::read_to_string(dir.join("openapi/psp.yaml")).unwrap();
+    std::fs::remove_file(src.join("order-management/docs/swagger.yaml")).unwrap();
+    std::fs::write(src.join("epayment/docs/psp.yaml"), fixture("external-ref.yaml").replace("Payment:", "Payment2:")).unwrap();
+    let err = xtask::fetch::run(&dir, Some("psp"), Some(from.to_str().unwrap())).unwrap_err();
+    assert!(err.contains("order-management/docs/swagger.yaml"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("openapi/psp.yaml")).unwrap(), before);
     let _ = std::fs::remove_dir_all(dir);
 }
