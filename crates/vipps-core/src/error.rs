@@ -248,16 +248,17 @@ impl Error {
 
     /// Classifies an error of the HTTP client. Its messages name the URL, never headers, and
     /// the runtime's URLs carry no secret.
-    pub(crate) fn from_reqwest(e: reqwest::Error, attempt_limit: Option<Duration>) -> Self {
+    /// `limits` are the connect and attempt limits in force, to say how long a timeout was.
+    pub(crate) fn from_reqwest(e: reqwest::Error, limits: (Option<Duration>, Option<Duration>)) -> Self {
         if e.is_timeout() {
-            let limit = if e.is_connect() {
-                Limit::Connect
+            let (limit, after) = if e.is_connect() {
+                (Limit::Connect, limits.0)
             } else {
-                Limit::Attempt
+                (Limit::Attempt, limits.1)
             };
             return Error::Timeout {
                 limit,
-                after: attempt_limit.unwrap_or_default(),
+                after: after.unwrap_or_default(),
             };
         }
         if e.is_builder() {
@@ -317,28 +318,28 @@ fn short(e: &reqwest::Error) -> String {
 }
 
 fn is_tls(e: &reqwest::Error) -> bool {
-    let mut next: Option<&(dyn StdError + 'static)> = e.source();
-    while let Some(err) = next {
-        if err.downcast_ref::<rustls::Error>().is_some() {
+    e.source().is_some_and(holds_rustls_error)
+}
+
+/// Whether a rustls error is somewhere in this chain. An `io::Error` that wraps another
+/// error reports that error's source as its own, skipping the wrapped one, so wrapped
+/// errors are looked into too.
+fn holds_rustls_error(err: &(dyn StdError + 'static)) -> bool {
+    if err.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    if let Some(wrapped) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        if holds_rustls_error(wrapped) {
             return true;
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return true;
-            }
-        }
-        next = err.source();
     }
-    false
+    err.source().is_some_and(holds_rustls_error)
 }
 
 impl From<reqwest::Error> for Error {
     /// A generated client's request that could not be built (a path value that makes no URL).
     fn from(e: reqwest::Error) -> Self {
-        Error::from_reqwest(e, None)
+        Error::from_reqwest(e, (None, None))
     }
 }
 

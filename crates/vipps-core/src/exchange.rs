@@ -80,8 +80,9 @@ pub(crate) async fn exchange(
     request: reqwest::Request,
     limit: Option<(Instant, Limit, Duration)>,
     max_body: u64,
+    connect: Option<Duration>,
 ) -> Result<reqwest::Response, Error> {
-    let work = send_and_read(http, request, max_body, limit.map(|l| l.2));
+    let work = send_and_read(http, request, max_body, (connect, limit.map(|l| l.2)));
     match limit {
         Some((at, limit, after)) => tokio::time::timeout_at(at, work)
             .await
@@ -94,13 +95,13 @@ async fn send_and_read(
     http: &reqwest::Client,
     request: reqwest::Request,
     max_body: u64,
-    attempt_limit: Option<Duration>,
+    limits: (Option<Duration>, Option<Duration>),
 ) -> Result<reqwest::Response, Error> {
     let sent_to = request.url().clone();
     let response = http
         .execute(request)
         .await
-        .map_err(|e| Error::from_reqwest(e, attempt_limit))?;
+        .map_err(|e| Error::from_reqwest(e, limits))?;
     let status = response.status();
     if status.is_redirection() {
         let location_host = response
@@ -121,14 +122,14 @@ async fn send_and_read(
             location_host: response.url().host_str().map(str::to_owned),
         });
     }
-    buffer(response, max_body, attempt_limit).await
+    buffer(response, max_body, limits).await
 }
 
 /// The response with its body read into memory.
 async fn buffer(
     mut response: reqwest::Response,
     max_body: u64,
-    attempt_limit: Option<Duration>,
+    limits: (Option<Duration>, Option<Duration>),
 ) -> Result<reqwest::Response, Error> {
     let too_large = Error::ResponseTooLarge { limit: max_body };
     if response.content_length().is_some_and(|n| n > max_body) {
@@ -138,7 +139,7 @@ async fn buffer(
     let version = response.version();
     let url = response.url().clone();
     let headers = std::mem::take(response.headers_mut());
-    let read_error = |e| match Error::from_reqwest(e, attempt_limit) {
+    let read_error = |e| match Error::from_reqwest(e, limits) {
         Error::Transport { source, .. } => Error::Transport {
             kind: TransportKind::Body,
             source,
@@ -183,7 +184,7 @@ pub(crate) async fn response_bytes(response: reqwest::Response) -> Result<Bytes,
     response
         .bytes()
         .await
-        .map_err(|e| Error::from_reqwest(e, None))
+        .map_err(|e| Error::from_reqwest(e, (None, None)))
 }
 
 /// An error response's body as a [`Problem`]: JSON as it is, anything else (a gateway's HTML
@@ -209,6 +210,11 @@ pub(crate) async fn problem_of(response: reqwest::Response) -> Problem {
             }
         }
     }
+}
+
+/// Statuses a token request is tried again after: any server error, and 429.
+pub(crate) fn token_retryable_status(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// Statuses an API call is tried again after (when it may be repeated).

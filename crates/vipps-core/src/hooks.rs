@@ -197,7 +197,7 @@ async fn call(
         span.record("attempt", progress.attempt);
         let spare = spare_copy(&request);
         let limit = progress.deadline.attempt_limit(timeouts.attempt);
-        let outcome = exchange(http, request, limit, runtime.max_response_size()).await;
+        let outcome = exchange(http, request, limit, runtime.max_response_size(), timeouts.connect).await;
         // A response that is not an error is the answer. Everything else (401, retries,
         // transport errors) is decided in `after_failure`, a boxed future, so that its state
         // does not make this one, moved and polled on every call, large.

@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::error::Error;
 use crate::exchange::{
-    exchange, problem_of, response_bytes, retry_wait, retryable_status, Deadline,
+    exchange, problem_of, response_bytes, retry_wait, token_retryable_status, Deadline,
 };
 use crate::headers::{CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, SUBSCRIPTION_KEY};
 use crate::token::{parse_token_response, AccessToken, TokenCache};
@@ -246,13 +246,13 @@ impl Runtime {
                 attempt += 1;
                 let request = self.token_request()?;
                 let limit = deadline.attempt_limit(inner.timeouts.attempt);
-                let outcome = exchange(&inner.http, request, limit, TOKEN_RESPONSE_LIMIT).await;
+                let outcome = exchange(&inner.http, request, limit, TOKEN_RESPONSE_LIMIT, inner.timeouts.connect).await;
                 let wait = match &outcome {
                     Ok(response) if response.status().is_success() => {
                         let body = response_bytes(outcome?).await?;
                         return parse_token_response(&body);
                     }
-                    Ok(response) if retryable_status(response.status()) => {
+                    Ok(response) if token_retryable_status(response.status()) => {
                         retry_wait(response.headers(), &inner.retry, attempt)
                     }
                     Err(e) if e.may_retry() => Some(inner.retry.backoff(attempt)),

@@ -172,11 +172,18 @@ impl VippsBuilder {
     pub fn token_endpoint(self, endpoint: TokenEndpoint) -> Self {
         Self { inner: self.inner.token_endpoint(endpoint) }
     }
-    /// How long before expiry a token is replaced (default 60 s).
+    /// How long before expiry a token is replaced (default 60 s; a token is always used for
+    /// at least half its lifetime).
     pub fn token_refresh_margin(self, margin: Duration) -> Self {
         Self { inner: self.inner.token_refresh_margin(margin) }
     }
-    /// Use this HTTP client (rustls TLS by default otherwise).
+    /// The largest response body read, in bytes (default 16 MiB); a larger one is
+    /// [`Error::ResponseTooLarge`].
+    pub fn max_response_size(self, bytes: u64) -> Self {
+        Self { inner: self.inner.max_response_size(bytes) }
+    }
+    /// Use this HTTP client (rustls TLS by default otherwise). It must not follow redirects:
+    /// see [`RuntimeBuilder::http_client`].
     pub fn http_client(self, client: vipps_core::reqwest::Client) -> Self {
         Self { inner: self.inner.http_client(client) }
     }
