@@ -229,6 +229,15 @@ mod tests {
                     }
                 }),
             )
+            .route(
+                "/located",
+                post(|| async {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let headers = [(header::LOCATION, format!("/things/{id}")), (header::ETAG, format!("\"{id}\""))];
+                    (StatusCode::ACCEPTED, headers, id)
+                }),
+            )
+            .route("/large", post(|| async { (StatusCode::CREATED, "x".repeat(5 * 1024 * 1024 + 1)) }))
             .merge(crate::accesstoken::routes())
             .layer(from_fn_with_state(state.clone(), idempotency))
             .layer(from_fn_with_state(state.clone(), credentials))
@@ -329,6 +338,45 @@ mod tests {
         // Another key runs again.
         assert_eq!(post_count(&url, &state, &token, Some("k-2"), "{\"a\":1}").send().await.unwrap().status(), 201);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_query_is_part_of_what_a_key_is_bound_to() {
+        let (url, state, runs) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        let first = post_to(&url, "/count?page=1", &state, &token, Some("q"), "{}").send().await.unwrap();
+        assert_eq!(first.status(), 201);
+        let other = post_to(&url, "/count?page=2", &state, &token, Some("q"), "{}").send().await.unwrap();
+        assert_eq!(other.status(), 409, "another query under the same key is another request");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let again = post_to(&url, "/count?page=1", &state, &token, Some("q"), "{}").send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+    }
+
+    #[tokio::test]
+    async fn a_replay_repeats_status_headers_and_body() {
+        let (url, state, _) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        let first = post_to(&url, "/located", &state, &token, Some("h"), "{}").send().await.unwrap();
+        let again = post_to(&url, "/located", &state, &token, Some("h"), "{}").send().await.unwrap();
+        assert_eq!(again.status(), first.status());
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        for name in [header::LOCATION, header::ETAG, header::CONTENT_TYPE] {
+            assert_eq!(again.headers().get(&name), first.headers().get(&name), "{name}");
+        }
+        assert_eq!(again.text().await.unwrap(), first.text().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_4_mb_is_served_and_replayed_whole() {
+        let (url, state, _) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        for replay in [false, true] {
+            let r = post_to(&url, "/large", &state, &token, Some("large"), "{}").send().await.unwrap();
+            assert_eq!(r.status(), 201);
+            assert_eq!(r.headers().contains_key("idempotent-replayed"), replay);
+            assert_eq!(r.bytes().await.unwrap().len(), 5 * 1024 * 1024 + 1);
+        }
     }
 
     #[tokio::test]
