@@ -243,7 +243,7 @@ async fn stored_answers_expire_after_24_hours_on_the_sandbox_clock() {
 #[tokio::test]
 async fn the_idempotency_store_is_bounded_and_evicts_the_oldest() {
     let api = Api::start().await;
-    let cap: usize = 10_000; // the documented bound
+    let cap = vipps_sandbox::state::IDEMPOTENCY_CAPACITY;
     let body = &draft_body("Many");
     let api_ref = &api;
     let total = cap + 10;
