@@ -903,8 +903,6 @@ async fn get_whoami(State(state): State<AppState>) -> Out<t::GetPartnerResponse>
     Ok(axum::Json(lock(&state.management).partner.clone()))
 }
 
-/// The base URL the caller used, for links back into the sandbox.
-
 async fn order_product(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -9,9 +9,10 @@
 //! `paymentText` at most 100 characters (the reference's limit), both URLs absolute http(s),
 //! `customerMobileNumber` present when `skipLandingPage` is set, and a `pspTransactionId`
 //! free of whitespace and `/ ? # % \` (the spec's pattern is unanchored, so it alone lets
-//! nearly anything through). A `pspTransactionId` already used by the PSP, or a
-//! `merchantOrderId` already used by the merchant, is a 400 naming it (the spec documents no
-//! 409 here).
+//! nearly anything through). A `pspTransactionId` or `merchantOrderId` the merchant already
+//! used with this PSP is a 400 naming it (the spec documents no 409 here); another merchant
+//! may use the same ones. The `vippsRedirectUrl` starts with the sandbox's own base URL
+//! ([`crate::state::Config::base_url`]), never with the request's `Host`.
 //!
 //! # The life of a payment
 //!
