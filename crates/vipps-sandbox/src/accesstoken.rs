@@ -50,7 +50,7 @@ async fn get_token(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
 async fn miami_token(State(state): State<AppState>, headers: HeaderMap, body: bytes::Bytes) -> ApiResult<Json<TokenResponse>> {
     let c = &state.config.credentials;
     let basic = header(&headers, "authorization")
-        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic")).map(|(_, c)| c))
         .ok_or_else(|| ApiError::unauthorized("Basic authorization with the client id and secret is required"))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(basic.trim())

@@ -14,19 +14,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = bytes::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            let title = status.canonical_reason().unwrap_or("Bad Request");
+            ApiError::new(status, title, format!("could not read the body: {}", e.body_text()))
+        })?;
         parse_json(&bytes).map(Json)
     }
 }
 
-/// Reads JSON into `T`, naming the failing field on error.
+/// Reads JSON into `T`, naming the failing field on error. Nothing but whitespace may follow
+/// the JSON value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("body", "a JSON body is required"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = deserialize_naming_the_field(de)?;
+    de.end().map_err(|_| ApiError::invalid("body", "nothing but whitespace may follow the JSON value"))?;
+    Ok(value)
+}
+
+fn deserialize_naming_the_field<T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = match e.path().to_string() {
             // "." is the root, "?" a syntax error before any field.
@@ -163,6 +174,8 @@ mod tests {
         assert_eq!(field_of(r#"{"amount":1,"inner":{"orderId":3}}"#).0, "inner.orderId");
         assert_eq!(field_of("").0, "body");
         assert_eq!(field_of("{not json").0, "body");
+        assert_eq!(field_of(r#"{"amount":1,"inner":{"orderId":"x"}} xyz"#).0, "body");
+        assert!(parse_json::<Outer>(b"{\"amount\":1,\"inner\":{\"orderId\":\"x\"}} \n").is_ok());
         let (_, reason) = field_of(r#"{"amount":1,"inner":{}}"#);
         assert!(reason.contains("missing field"), "{reason}");
     }

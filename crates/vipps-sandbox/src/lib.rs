@@ -22,7 +22,11 @@
 //!
 //! Test controls: [`Sandbox::fail_next`], [`Sandbox::set_latency`],
 //! [`Sandbox::expire_tokens`], [`Sandbox::advance_clock`], also reachable over HTTP under
-//! `/_sandbox/` for a sandbox run as a separate process.
+//! `/_sandbox/` for a sandbox run as a separate process (see [`control`]).
+//!
+//! Every request body may be at most [`MAX_BODY_BYTES`] (4 MiB; a larger one is a 413).
+//! `Idempotency-Key` is honoured on state-changing requests and its answers are kept for 24
+//! hours of sandbox time, 10,000 at most; the README's "The sandbox" section has the rules.
 
 #![warn(missing_docs)]
 
@@ -35,7 +39,7 @@ use axum::http::StatusCode;
 use axum::Router;
 
 mod accesstoken;
-mod control;
+pub mod control;
 pub mod extract;
 pub mod management;
 mod middleware;
@@ -45,6 +49,7 @@ pub mod psp;
 pub mod recurring;
 pub mod state;
 
+pub use middleware::MAX_BODY_BYTES;
 pub use state::{Config, Credentials};
 
 use state::{lock, AppState, Shared};
@@ -115,6 +120,21 @@ impl SandboxBuilder {
         self
     }
 
+    /// The sandbox's own base URL, when clients reach it at another address than the one it
+    /// binds (behind a port mapping, say): the links it hands out start with it, and it is the
+    /// one web origin its `/_sandbox/` controls accept. By default, `http://` and the bound
+    /// address.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.config.base_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// How many idempotent answers are kept at most (10,000 by default); the oldest go first.
+    pub fn idempotency_capacity(mut self, capacity: usize) -> Self {
+        self.config.idempotency_capacity = capacity.max(1);
+        self
+    }
+
     /// The router alone, to serve some other way.
     pub fn router(self) -> Router {
         router(Arc::new(Shared::new(self.config)))
@@ -124,7 +144,9 @@ impl SandboxBuilder {
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let listener = tokio::net::TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(Shared::new(self.config));
+        let mut config = self.config;
+        let base_url = config.base_url.get_or_insert_with(|| format!("http://{addr}")).clone();
+        let state = Arc::new(Shared::new(config));
         let app = router(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -134,7 +156,7 @@ impl SandboxBuilder {
                 })
                 .await;
         });
-        Ok(Sandbox { base_url: format!("http://{addr}"), state, shutdown: Some(tx), task: Some(task) })
+        Ok(Sandbox { base_url, state, shutdown: Some(tx), task: Some(task) })
     }
 }
 
@@ -152,7 +174,11 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
         .layer(from_fn_with_state(state.clone(), middleware::credentials))
         .layer(from_fn_with_state(state.clone(), middleware::faults))
-        .layer(axum::middleware::from_fn(middleware::problem_instance))
+        .layer(from_fn_with_state(state.clone(), control::guard))
+        // `read_body` has read the body under the limit; extractors may take all of it.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::read_body))
+        .layer(axum::middleware::from_fn(middleware::problems))
         .with_state(state)
 }
 
@@ -167,7 +193,8 @@ impl Sandbox {
         SandboxBuilder::default()
     }
 
-    /// `http://127.0.0.1:<port>`: the base URL to give the SDK.
+    /// `http://127.0.0.1:<port>` (or the one set with [`SandboxBuilder::base_url`]): the base
+    /// URL to give the SDK.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -903,12 +903,6 @@ async fn get_whoami(State(state): State<AppState>) -> Out<t::GetPartnerResponse>
     Ok(axum::Json(lock(&state.management).partner.clone()))
 }
 
-/// The base URL the caller used, for links back into the sandbox.
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}")
-}
-
 async fn order_product(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -928,7 +922,7 @@ async fn order_product(
     let mut store = lock(&state.management);
     store.check_order(&req)?;
     let id = Uuid::new_v4();
-    let url = format!("{}/_sandbox/portal/product-orders/{id}", base_url(&headers));
+    let url = format!("{}/_sandbox/portal/product-orders/{id}", state.base_url());
     store.orders.push(OrderRecord {
         id,
         kind: OrderType::Prefill,

@@ -1,22 +1,84 @@
-//! What every request goes through, outermost first: the call counter and injected faults,
-//! then the credential checks, then `Idempotency-Key` replay.
+//! What every request goes through, outermost first: problem+json for every error answer,
+//! the body read in full under one limit, the guard of the `/_sandbox/` controls, the call
+//! counter and injected faults, the credential checks, then `Idempotency-Key` replay.
+//!
+//! # Body limit
+//!
+//! A request body may be at most [`MAX_BODY_BYTES`] (4 MiB, enough for a 2 MB image in
+//! base64), for every route, with or without an `Idempotency-Key`. A larger one is a
+//! `413 application/problem+json`; a body that cannot be read (a broken chunked encoding, a
+//! connection that ends early) is a `400`.
+//!
+//! # Idempotency
+//!
+//! As the Vipps MobilePay APIs document it, an `Idempotency-Key` applies to state-changing
+//! requests: `POST`, `PUT`, `PATCH` and `DELETE`. On any other method it is ignored (never
+//! stored, never replayed). A key is scoped to the merchant (`Merchant-Serial-Number`), the
+//! method and the path; it is bound to the query and the body it first came with (by their
+//! SHA-256). The same key with the same query and body gets the stored answer again: the
+//! same status, headers and body, marked `Idempotent-Replayed: true`, and nothing changes.
+//! The same key with another query or body is a 409, and so is a second request sent while
+//! the first one with that key is still being handled. Only 2xx answers are stored; after an
+//! error the key may be used again.
+//!
+//! Answers are kept for [`IDEMPOTENCY_RETENTION`] (24 hours) by the sandbox clock (so
+//! `advance_clock` ages them too), at most [`Config::idempotency_capacity`]
+//! ([`IDEMPOTENCY_CAPACITY`], 10,000) of them and [`IDEMPOTENCY_MAX_BYTES`] (64 MiB) in all;
+//! the oldest go first. A key whose answer was dropped is new again.
+//!
+//! [`IDEMPOTENCY_RETENTION`]: crate::state::IDEMPOTENCY_RETENTION
+//! [`IDEMPOTENCY_CAPACITY`]: crate::state::IDEMPOTENCY_CAPACITY
+//! [`IDEMPOTENCY_MAX_BYTES`]: crate::state::IDEMPOTENCY_MAX_BYTES
+//! [`Config::idempotency_capacity`]: crate::state::Config::idempotency_capacity
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
 
 use crate::problem::ApiError;
-use crate::state::{lock, AppState, IdempotencyId, Idempotent, StoredAnswer, TokenKind};
+use crate::state::{lock, AppState, Fingerprint, IdempotencyId, Idempotent, StoredAnswer, TokenKind};
+
+/// The largest request body the sandbox reads: 4 MiB. A larger one is a 413.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 fn is_token_path(path: &str) -> bool {
     path == "/accesstoken/get" || path == "/miami/v1/token"
 }
 
-fn is_control_path(path: &str) -> bool {
+pub(crate) fn is_control_path(path: &str) -> bool {
     path.starts_with("/_sandbox/")
+}
+
+/// Reads the whole body under [`MAX_BODY_BYTES`] before anything else looks at it, so that
+/// every route answers a body that is too large, or broken, the same way.
+pub(crate) async fn read_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(e) if is_length_limit(&e) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            format!("the body is larger than the sandbox's limit of {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response(),
+        Err(e) => ApiError::bad_request(format!("could not read the body: {e}")).into_response(),
+    }
+}
+
+/// Whether reading a body failed because it was over the limit (rather than broken).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Counts calls, adds the configured latency, and answers with an injected failure when one
@@ -48,6 +110,14 @@ pub(crate) async fn faults(State(state): State<AppState>, request: Request, next
     next.run(request).await
 }
 
+/// The token of an `Authorization: Bearer <token>` header; the scheme in any case.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Checks the bearer token and `Ocp-Apim-Subscription-Key` on every API call. A token from
 /// `/miami/v1/token` needs no subscription key (one that is sent must still be right).
 pub(crate) async fn credentials(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -58,8 +128,7 @@ pub(crate) async fn credentials(State(state): State<AppState>, request: Request,
     let headers = request.headers();
     let key = headers.get("ocp-apim-subscription-key").map(|v| v.to_str().unwrap_or_default());
     let key_ok = key == Some(state.config.credentials.subscription_key.as_str());
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
+    let Some(token) = bearer(headers) else {
         return ApiError::unauthorized("a bearer token is required").into_response();
     };
     match state.valid_token(token) {
@@ -72,40 +141,82 @@ pub(crate) async fn credentials(State(state): State<AppState>, request: Request,
     }
 }
 
-/// Fills `instance` (the request path) into problem answers, as the real APIs do.
-pub(crate) async fn problem_instance(request: Request, next: Next) -> Response {
+/// Makes every error answer `application/problem+json` and fills in `instance` (the request
+/// path), as the real APIs do. Errors the router or axum produce themselves (404, 405 with its
+/// `Allow` header, a rejected extractor) come as plain text or with no body; they are turned
+/// into problems with the same status and headers.
+pub(crate) async fn problems(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
+    let method = request.method().clone();
     let response = next.run(request).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/problem+json"));
-    if !is_problem {
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(|ct| ct.as_bytes().to_vec());
+    let is_problem = content_type.as_deref().is_some_and(|ct| ct.starts_with(b"application/problem+json"));
+    let is_plain = content_type.as_deref().is_none_or(|ct| ct.starts_with(b"text/plain"));
+    if !is_problem && !(is_plain && (status.is_client_error() || status.is_server_error())) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    // Our own answers are in memory; there is no limit to enforce here.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "the answer could not be read")
+            .into_response();
     };
-    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            map.entry("instance").or_insert(serde_json::Value::String(path));
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Body::from(serde_json::Value::Object(map).to_string())
+    let body = if is_problem {
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Response::from_parts(parts, Body::from(bytes)),
         }
-        _ => Body::from(bytes),
+    } else {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let detail = match std::str::from_utf8(&bytes).map(str::trim) {
+            _ if status == StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),
+            Ok(text) if !text.is_empty() && text.len() <= 1000 => text.to_owned(),
+            _ => title.to_owned(),
+        };
+        match ApiError::new(status, title, detail).body() {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        }
     };
-    Response::from_parts(parts, body)
+    let mut body = body;
+    body.entry("instance").or_insert(serde_json::Value::String(path));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    Response::from_parts(parts, Body::from(serde_json::Value::Object(body).to_string()))
 }
 
-const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Whether a method changes state, so that an `Idempotency-Key` applies to it.
+fn is_state_changing(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+}
 
-/// Stores the answer to a successful request that carries an `Idempotency-Key`, per
-/// merchant, method and path. The same key with the same body gets the stored answer again
-/// (and nothing changes); the same key with another body is a 409, and so is a second request
-/// with a key whose first request is still being handled. Answers that are not 2xx are not
-/// stored: the key may be used again.
+/// What a request asked for beyond its key: SHA-256 of its query and body.
+fn fingerprint(query: Option<&str>, body: &[u8]) -> Fingerprint {
+    let mut hash = Sha256::new();
+    match query {
+        Some(q) => {
+            hash.update([1]);
+            hash.update((q.len() as u64).to_be_bytes());
+            hash.update(q.as_bytes());
+        }
+        None => hash.update([0]),
+    }
+    hash.update(body);
+    hash.finalize().into()
+}
+
+/// Headers that describe one transfer of an answer, not the answer: not stored for replay.
+fn is_transfer_header(name: &header::HeaderName) -> bool {
+    [header::CONTENT_LENGTH, header::DATE, header::TRANSFER_ENCODING, header::CONNECTION].contains(name)
+}
+
+/// Stores the answer to a successful state-changing request that carries an
+/// `Idempotency-Key`, and replays it; see the module documentation for the rules.
 pub(crate) async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_state_changing(request.method()) {
+        return next.run(request).await;
+    }
     let Some(key) = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned) else {
         return next.run(request).await;
     };
@@ -117,50 +228,55 @@ pub(crate) async fn idempotency(State(state): State<AppState>, request: Request,
         .to_owned();
     let id: IdempotencyId = (scope, request.method().to_string(), request.uri().path().to_owned(), key);
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", "the body is too large").into_response();
+    // `read_body` has read the body under the limit already; this only takes it back.
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return ApiError::bad_request(format!("could not read the body: {e}")).into_response(),
     };
+    let asked = fingerprint(parts.uri.query(), &body);
     {
-        let mut entries = lock(&state.idempotency);
-        match entries.get(&id) {
-            Some(Idempotent::Done(stored)) if stored.request_body != body => {
+        let mut store = lock(&state.idempotency);
+        match store.get(&id, state.now()) {
+            Some(Idempotent::Done(stored)) if stored.fingerprint != asked => {
                 return ApiError::conflict("this Idempotency-Key was used before with a different request").into_response()
             }
             Some(Idempotent::Done(stored)) => {
-                let mut response = (stored.status, stored.body.clone()).into_response();
-                if let Some(ct) = &stored.content_type {
-                    response.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-                }
+                let mut response = Response::new(Body::from(stored.body.clone()));
+                *response.status_mut() = stored.status;
+                *response.headers_mut() = stored.headers.clone();
                 response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
                 return response;
             }
             Some(Idempotent::InFlight(_)) => {
                 return ApiError::conflict("a request with this Idempotency-Key is still being processed").into_response()
             }
-            None => {
-                entries.insert(id.clone(), Idempotent::InFlight(body.clone()));
-            }
+            None => store.begin(id.clone(), asked),
         }
     }
     // From here the key is marked in flight; the guard clears the mark however this ends
     // (an error answer, or the client going away and the future being dropped).
     let mut guard = InFlight { state: &state, id: Some(id) };
-    let response = next.run(Request::from_parts(parts, Body::from(body.clone()))).await;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if !response.status().is_success() {
         return response;
     }
     let (parts, response_body) = response.into_parts();
-    let Ok(response_body) = axum::body::to_bytes(response_body, MAX_BODY).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    // The answer is our own, in memory: read it whole, however large.
+    let Ok(response_body) = axum::body::to_bytes(response_body, usize::MAX).await else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "the answer could not be read")
+            .into_response();
     };
-    let answer = StoredAnswer {
-        request_body: body,
-        status: parts.status,
-        content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
-        body: response_body.clone(),
-    };
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        if !is_transfer_header(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    // An owned copy of exactly the answer: nothing shared with buffers larger than it.
+    let stored = bytes::Bytes::copy_from_slice(&response_body);
+    let answer = StoredAnswer::new(asked, state.now(), parts.status, headers, stored);
     if let Some(id) = guard.id.take() {
-        lock(&state.idempotency).insert(id, Idempotent::Done(answer));
+        lock(&state.idempotency).store(id, answer);
     }
     Response::from_parts(parts, Body::from(response_body))
 }
@@ -174,10 +290,7 @@ struct InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let mut entries = lock(&self.state.idempotency);
-            if matches!(entries.get(&id), Some(Idempotent::InFlight(_))) {
-                entries.remove(&id);
-            }
+            lock(&self.state.idempotency).abandon(&id);
         }
     }
 }
@@ -229,11 +342,21 @@ mod tests {
                     }
                 }),
             )
+            .route(
+                "/located",
+                post(|| async {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let headers = [(header::LOCATION, format!("/things/{id}")), (header::ETAG, format!("\"{id}\""))];
+                    (StatusCode::ACCEPTED, headers, id)
+                }),
+            )
+            .route("/large", post(|| async { (StatusCode::CREATED, "x".repeat(5 * 1024 * 1024 + 1)) }))
             .merge(crate::accesstoken::routes())
             .layer(from_fn_with_state(state.clone(), idempotency))
             .layer(from_fn_with_state(state.clone(), credentials))
             .layer(from_fn_with_state(state.clone(), faults))
-            .layer(axum::middleware::from_fn(problem_instance))
+            .layer(axum::middleware::from_fn(read_body))
+            .layer(axum::middleware::from_fn(problems))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -329,6 +452,45 @@ mod tests {
         // Another key runs again.
         assert_eq!(post_count(&url, &state, &token, Some("k-2"), "{\"a\":1}").send().await.unwrap().status(), 201);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_query_is_part_of_what_a_key_is_bound_to() {
+        let (url, state, runs) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        let first = post_to(&url, "/count?page=1", &state, &token, Some("q"), "{}").send().await.unwrap();
+        assert_eq!(first.status(), 201);
+        let other = post_to(&url, "/count?page=2", &state, &token, Some("q"), "{}").send().await.unwrap();
+        assert_eq!(other.status(), 409, "another query under the same key is another request");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let again = post_to(&url, "/count?page=1", &state, &token, Some("q"), "{}").send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+    }
+
+    #[tokio::test]
+    async fn a_replay_repeats_status_headers_and_body() {
+        let (url, state, _) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        let first = post_to(&url, "/located", &state, &token, Some("h"), "{}").send().await.unwrap();
+        let again = post_to(&url, "/located", &state, &token, Some("h"), "{}").send().await.unwrap();
+        assert_eq!(again.status(), first.status());
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        for name in [header::LOCATION, header::ETAG, header::CONTENT_TYPE] {
+            assert_eq!(again.headers().get(&name), first.headers().get(&name), "{name}");
+        }
+        assert_eq!(again.text().await.unwrap(), first.text().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_4_mb_is_served_and_replayed_whole() {
+        let (url, state, _) = serve().await;
+        let token = state.issue_token(std::time::Duration::from_secs(60), TokenKind::AccessToken);
+        for replay in [false, true] {
+            let r = post_to(&url, "/large", &state, &token, Some("large"), "{}").send().await.unwrap();
+            assert_eq!(r.status(), 201);
+            assert_eq!(r.headers().contains_key("idempotent-replayed"), replay);
+            assert_eq!(r.bytes().await.unwrap().len(), 5 * 1024 * 1024 + 1);
+        }
     }
 
     #[tokio::test]

@@ -9,9 +9,10 @@
 //! `paymentText` at most 100 characters (the reference's limit), both URLs absolute http(s),
 //! `customerMobileNumber` present when `skipLandingPage` is set, and a `pspTransactionId`
 //! free of whitespace and `/ ? # % \` (the spec's pattern is unanchored, so it alone lets
-//! nearly anything through). A `pspTransactionId` already used by the PSP, or a
-//! `merchantOrderId` already used by the merchant, is a 400 naming it (the spec documents no
-//! 409 here).
+//! nearly anything through). A `pspTransactionId` or `merchantOrderId` the merchant already
+//! used with this PSP is a 400 naming it (the spec documents no 409 here); another merchant
+//! may use the same ones. The `vippsRedirectUrl` starts with the sandbox's own base URL
+//! ([`crate::state::Config::base_url`]), never with the request's `Host`.
 //!
 //! # The life of a payment
 //!
@@ -53,7 +54,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use vipps_psp::types::{
@@ -84,7 +85,6 @@ pub enum PaymentState {
 
 #[derive(Debug, Clone)]
 struct Payment {
-    msn: String,
     merchant_order_id: String,
     amount: i64,
     payment_text: Option<String>,
@@ -112,10 +112,10 @@ impl Payment {
     }
 }
 
-/// PSP payments, by (`Psp-Id`, `pspTransactionId`).
+/// PSP payments, by (`Psp-Id`, merchant serial number, `pspTransactionId`).
 #[derive(Debug, Default)]
 pub struct Store {
-    payments: HashMap<(String, String), Payment>,
+    payments: HashMap<(String, String, String), Payment>,
 }
 
 impl Store {
@@ -124,13 +124,13 @@ impl Store {
         self.payments.len()
     }
 
-    /// The state of a payment, for tests that look inside.
-    pub fn payment_state(&self, psp_id: &str, psp_transaction_id: &str) -> Option<PaymentState> {
-        self.payments.get(&(psp_id.to_owned(), psp_transaction_id.to_owned())).map(|p| p.state)
+    /// The state of a merchant's payment, for tests that look inside.
+    pub fn payment_state(&self, psp_id: &str, msn: &str, psp_transaction_id: &str) -> Option<PaymentState> {
+        self.find(psp_id, msn, psp_transaction_id).map(|p| p.state)
     }
 
     fn find(&self, psp_id: &str, msn: &str, id: &str) -> Option<&Payment> {
-        self.payments.get(&(psp_id.to_owned(), id.to_owned())).filter(|p| p.msn == msn)
+        self.payments.get(&(psp_id.to_owned(), msn.to_owned(), id.to_owned()))
     }
 }
 
@@ -186,12 +186,6 @@ fn check_initiate(body: &InitiatePaymentRequest) -> ApiResult<()> {
     Ok(())
 }
 
-/// `scheme://host` of the request, to build the redirect URL.
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}")
-}
-
 async fn initiate(
     State(state): State<AppState>,
     Msn(msn): Msn,
@@ -205,16 +199,15 @@ async fn initiate(
     let token = uuid::Uuid::new_v4().simple().to_string();
     {
         let mut store = lock(&state.psp);
-        if store.payments.contains_key(&(psp.clone(), id.clone())) {
-            return Err(ApiError::invalid("pspTransactionId", "already used for another payment"));
+        if store.payments.contains_key(&(psp.clone(), msn.clone(), id.clone())) {
+            return Err(ApiError::invalid("pspTransactionId", "already used for another payment of this merchant"));
         }
-        if store.payments.iter().any(|((p, _), pay)| *p == psp && pay.msn == msn && pay.merchant_order_id == order_id) {
+        if store.payments.iter().any(|((p, m, _), pay)| *p == psp && *m == msn && pay.merchant_order_id == order_id) {
             return Err(ApiError::invalid("merchantOrderId", "already used for another payment of this merchant"));
         }
         store.payments.insert(
-            (psp, id.clone()),
+            (psp, msn.clone(), id.clone()),
             Payment {
-                msn,
                 merchant_order_id: order_id.clone(),
                 amount: i64::from(body.amount),
                 payment_text: body.payment_text.clone(),
@@ -230,7 +223,8 @@ async fn initiate(
     }
     Ok(axum::Json(PaymentInitiationRepresentation {
         merchant_order_id: order_id.parse().ok(),
-        vipps_redirect_url: Some(format!("{}/psp/v3/landing/{id}?token={token}", origin(&headers))),
+        // Built from the sandbox's own base URL, never from the request's `Host` header.
+        vipps_redirect_url: Some(format!("{}/psp/v3/landing/{id}?token={token}", state.base_url())),
         psp_transaction_id: Some(id),
     }))
 }
@@ -250,8 +244,7 @@ async fn force_approve(
     let mut store = lock(&state.psp);
     let payment = store
         .payments
-        .get_mut(&(psp, id.clone()))
-        .filter(|p| p.msn == msn)
+        .get_mut(&(psp, msn, id.clone()))
         .ok_or_else(|| ApiError::not_found(format!("no payment with pspTransactionId {id}")))?;
     if body.token != payment.token {
         return Err(ApiError::invalid("token", "does not match the token in this payment's vippsRedirectUrl"));
@@ -430,7 +423,7 @@ async fn update_status(
         apply(payment, t, &at, &now)?;
     }
     for (id, payment) in changed {
-        store.payments.insert((psp.clone(), id), payment);
+        store.payments.insert((psp.clone(), msn.clone(), id), payment);
     }
     Ok(axum::Json(Response {
         response_info: Some(ResponseResponseInfo {
@@ -446,7 +439,6 @@ mod tests {
 
     fn payment() -> Payment {
         Payment {
-            msn: "123456".into(),
             merchant_order_id: "order-1".into(),
             amount: 1000,
             payment_text: Some("socks".into()),

@@ -1,7 +1,7 @@
 //! The sandbox's shared state: configuration, clock, issued tokens, fault plan, stored
 //! idempotent answers, and one store per API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,6 +54,13 @@ pub struct Config {
     pub agreement_pending_timeout: Duration,
     /// Page size of `GET /recurring/v3/agreements/{id}/charges` before a `Continuation-Token`.
     pub charges_page_size: usize,
+    /// The sandbox's own base URL (`http://127.0.0.1:8080`): the links it hands out (the PSP
+    /// `vippsRedirectUrl`, the Management `prefillUrl`) start with it, and it is the one web
+    /// origin the `/_sandbox/` controls accept. `None` means the address it was bound to
+    /// ([`crate::SandboxBuilder::start`] fills it in), or `http://localhost` for a bare router.
+    pub base_url: Option<String>,
+    /// How many idempotent answers are kept at most ([`IDEMPOTENCY_CAPACITY`]); the oldest go first.
+    pub idempotency_capacity: usize,
 }
 
 impl Default for Config {
@@ -65,6 +72,8 @@ impl Default for Config {
             test_mode: true,
             agreement_pending_timeout: Duration::from_secs(600),
             charges_page_size: 100,
+            base_url: None,
+            idempotency_capacity: IDEMPOTENCY_CAPACITY,
         }
     }
 }
@@ -78,17 +87,55 @@ pub struct FaultPlan {
     pub latency: Duration,
 }
 
-/// One stored answer to an idempotent request.
+/// How long an idempotent answer is kept, by the sandbox clock: 24 hours. After that the key
+/// may be used again, for any request.
+pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+/// How many idempotent answers are kept at most by default (10,000); the oldest is dropped
+/// first. See [`Config::idempotency_capacity`].
+pub const IDEMPOTENCY_CAPACITY: usize = 10_000;
+
+/// How many bytes of idempotent answers (bodies and headers) are kept at most: 64 MiB; the
+/// oldest answers are dropped first.
+pub const IDEMPOTENCY_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// SHA-256 of what an idempotent request asked for beyond its key: query and body.
+pub type Fingerprint = [u8; 32];
+
+/// One stored answer to an idempotent request. Everything in it is owned (nothing points into
+/// the buffers a connection reads with), so it costs about the size of the answer.
 #[derive(Debug, Clone)]
 pub struct StoredAnswer {
-    /// The request body it answered.
-    pub request_body: bytes::Bytes,
-    /// The answer.
+    /// The query and body it answered.
+    pub fingerprint: Fingerprint,
+    /// When it was stored, by the sandbox clock.
+    pub stored_at: DateTime<Utc>,
+    /// The answer's status.
     pub status: StatusCode,
-    /// Its content type, if any.
-    pub content_type: Option<axum::http::HeaderValue>,
+    /// Its headers (all but those that describe one transfer: `Content-Length`, `Date`, ...).
+    pub headers: axum::http::HeaderMap,
     /// Its body.
     pub body: bytes::Bytes,
+    seq: u64,
+}
+
+impl StoredAnswer {
+    /// An answer stored now.
+    pub fn new(
+        fingerprint: Fingerprint,
+        stored_at: DateTime<Utc>,
+        status: StatusCode,
+        headers: axum::http::HeaderMap,
+        body: bytes::Bytes,
+    ) -> Self {
+        Self { fingerprint, stored_at, status, headers, body, seq: 0 }
+    }
+
+    /// Roughly what keeping it costs, in bytes.
+    fn cost(&self, id: &IdempotencyId) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 32).sum();
+        self.body.len() + headers + id.0.len() + id.1.len() + id.2.len() + id.3.len() + 128
+    }
 }
 
 /// (merchant serial number or `-`, method, path, key).
@@ -97,10 +144,175 @@ pub type IdempotencyId = (String, String, String, String);
 /// What the sandbox knows of one idempotency key.
 #[derive(Debug, Clone)]
 pub enum Idempotent {
-    /// A request with this key is being handled; it carried this body.
-    InFlight(bytes::Bytes),
+    /// A request with this key is being handled; it asked for this.
+    InFlight(Fingerprint),
     /// A request with this key succeeded with this answer.
     Done(StoredAnswer),
+}
+
+/// Requests with an `Idempotency-Key`, by (merchant, method, path, key): in progress, or
+/// answered. Answers are kept for [`IDEMPOTENCY_RETENTION`] by the sandbox clock, at most
+/// `capacity` of them and [`IDEMPOTENCY_MAX_BYTES`] in all, the oldest dropped first. Every
+/// operation is constant time (amortized): answers are dropped from the front of a queue in
+/// the order they were stored.
+#[derive(Debug)]
+pub struct IdempotencyStore {
+    entries: HashMap<IdempotencyId, Idempotent>,
+    /// Stored answers, oldest first, with the sequence number that tells a live entry.
+    order: VecDeque<(u64, IdempotencyId)>,
+    capacity: usize,
+    bytes: usize,
+    done: usize,
+    seq: u64,
+}
+
+impl IdempotencyStore {
+    /// An empty store that keeps at most `capacity` answers (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            bytes: 0,
+            done: 0,
+            seq: 0,
+        }
+    }
+
+    /// Keys known (in flight or answered).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every key's state, in no order, for tests that look inside.
+    pub fn values(&self) -> impl Iterator<Item = &Idempotent> {
+        self.entries.values()
+    }
+
+    /// Bytes the stored answers cost, roughly.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// What is known of a key, once answers older than the retention are dropped.
+    pub fn get(&mut self, id: &IdempotencyId, now: DateTime<Utc>) -> Option<&Idempotent> {
+        self.evict(now);
+        self.entries.get(id)
+    }
+
+    /// Marks a key as in flight.
+    pub fn begin(&mut self, id: IdempotencyId, fingerprint: Fingerprint) {
+        self.entries.insert(id, Idempotent::InFlight(fingerprint));
+    }
+
+    /// Forgets an in-flight mark (the request failed or went away); a stored answer stays.
+    pub fn abandon(&mut self, id: &IdempotencyId) {
+        if matches!(self.entries.get(id), Some(Idempotent::InFlight(_))) {
+            self.entries.remove(id);
+        }
+    }
+
+    /// Stores the answer to a key, dropping the oldest answers beyond the bounds.
+    pub fn store(&mut self, id: IdempotencyId, mut answer: StoredAnswer) {
+        let now = answer.stored_at;
+        self.seq += 1;
+        answer.seq = self.seq;
+        self.bytes += answer.cost(&id);
+        self.done += 1;
+        self.order.push_back((self.seq, id.clone()));
+        if let Some(Idempotent::Done(old)) = self.entries.insert(id.clone(), Idempotent::Done(answer)) {
+            self.bytes = self.bytes.saturating_sub(old.cost(&id));
+            self.done -= 1;
+        }
+        self.evict(now);
+    }
+
+    /// Drops answers from the front while they are too old or the store is over a bound.
+    fn evict(&mut self, now: DateTime<Utc>) {
+        while let Some((seq, id)) = self.order.front() {
+            let live = match self.entries.get(id) {
+                Some(Idempotent::Done(a)) if a.seq == *seq => Some(a),
+                _ => None,
+            };
+            let Some(answer) = live else {
+                self.order.pop_front();
+                continue;
+            };
+            let expired = now - answer.stored_at >= IDEMPOTENCY_RETENTION;
+            if !expired && self.done <= self.capacity && self.bytes <= IDEMPOTENCY_MAX_BYTES {
+                break;
+            }
+            let cost = answer.cost(id);
+            let (_, id) = self.order.pop_front().expect("the front was just read");
+            self.entries.remove(&id);
+            self.bytes = self.bytes.saturating_sub(cost);
+            self.done -= 1;
+        }
+    }
+}
+
+/// Issued tokens, by token: a hash lookup to check one, and a queue in the order they were
+/// issued so that expired ones are dropped a few at a time as new ones are issued (amortized
+/// constant time, no scan of the live tokens).
+#[derive(Debug, Default)]
+pub struct TokenStore {
+    by_token: HashMap<String, IssuedToken>,
+    issued: VecDeque<String>,
+}
+
+/// How long an expired token is still remembered (a call with it gets "expired" rather than
+/// "not issued here"; both are 401).
+const TOKEN_GRACE: chrono::Duration = chrono::Duration::hours(1);
+
+impl TokenStore {
+    /// Tokens remembered (live, or expired less than an hour ago).
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+
+    /// A token, if it was issued here and is remembered.
+    pub fn get(&self, token: &str) -> Option<&IssuedToken> {
+        self.by_token.get(token)
+    }
+
+    /// Records a token as issued.
+    pub fn insert(&mut self, token: String, issued: IssuedToken) {
+        if self.by_token.insert(token.clone(), issued).is_none() {
+            self.issued.push_back(token);
+        }
+    }
+
+    /// Makes every token expire at `now`.
+    pub fn expire_all(&mut self, now: DateTime<Utc>) {
+        for issued in self.by_token.values_mut() {
+            issued.expires = issued.expires.min(now);
+        }
+    }
+
+    /// Drops the oldest tokens while they expired more than an hour before `now`. A token that
+    /// lives longer than those issued after it holds them until it expires itself.
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        while let Some(token) = self.issued.front() {
+            match self.by_token.get(token) {
+                Some(t) if t.expires + TOKEN_GRACE > now => break,
+                Some(_) => {
+                    self.by_token.remove(token);
+                }
+                None => {}
+            }
+            self.issued.pop_front();
+        }
+    }
 }
 
 /// Everything behind the router.
@@ -112,11 +324,11 @@ pub struct Shared {
     started: Instant,
     clock_offset: Mutex<chrono::Duration>,
     /// Issued tokens: when each expires, and which endpoint issued it.
-    pub tokens: Mutex<HashMap<String, IssuedToken>>,
+    pub tokens: Mutex<TokenStore>,
     /// The fault plan.
     pub faults: Mutex<FaultPlan>,
-    /// Requests with an `Idempotency-Key` by (scope, method, path, key): in progress, or answered.
-    pub idempotency: Mutex<HashMap<IdempotencyId, Idempotent>>,
+    /// Requests with an `Idempotency-Key`: in progress, or answered.
+    pub idempotency: Mutex<IdempotencyStore>,
     /// Recurring agreements and charges.
     pub recurring: Mutex<recurring::Store>,
     /// PSP payments.
@@ -174,14 +386,15 @@ impl Shared {
     /// A new state with the seeded merchants.
     pub fn new(config: Config) -> Self {
         let management = management::Store::seeded(&config.credentials.merchant_serial_number);
+        let idempotency = IdempotencyStore::new(config.idempotency_capacity);
         Self {
             config,
             started_wall: Utc::now(),
             started: Instant::now(),
             clock_offset: Mutex::new(chrono::Duration::zero()),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(TokenStore::default()),
             faults: Mutex::new(FaultPlan::default()),
-            idempotency: Mutex::new(HashMap::new()),
+            idempotency: Mutex::new(idempotency),
             recurring: Mutex::new(recurring::Store::default()),
             psp: Mutex::new(psp::Store::default()),
             management: Mutex::new(management),
@@ -196,6 +409,11 @@ impl Shared {
         let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or(MAX_CLOCK_SHIFT);
         let shift = elapsed.checked_add(&lock(&self.clock_offset)).unwrap_or(MAX_CLOCK_SHIFT);
         self.started_wall.checked_add_signed(shift).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// The sandbox's own base URL: see [`Config::base_url`].
+    pub fn base_url(&self) -> &str {
+        self.config.base_url.as_deref().unwrap_or("http://localhost").trim_end_matches('/')
     }
 
     /// The sandbox's date, in UTC.
@@ -235,10 +453,9 @@ impl Shared {
         let lifetime = chrono::Duration::from_std(lifetime.min(MAX_TOKEN_LIFETIME)).unwrap_or(chrono::Duration::zero());
         let expires = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut tokens = lock(&self.tokens);
-        // Forget tokens that expired long ago, so a long run does not keep every token.
-        if tokens.len() >= 1024 {
-            tokens.retain(|_, t| t.expires + chrono::Duration::hours(1) > now);
-        }
+        // Forget tokens that expired long ago, a few at a time, so a long run does not keep
+        // every token and no call scans them all.
+        tokens.sweep(now);
         tokens.insert(token.clone(), IssuedToken { expires, kind });
         token
     }
@@ -257,8 +474,83 @@ impl Shared {
     /// Expires every issued token now.
     pub fn expire_tokens(&self) {
         let now = self.now();
-        for issued in lock(&self.tokens).values_mut() {
-            issued.expires = now;
+        lock(&self.tokens).expire_all(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(key: &str) -> IdempotencyId {
+        ("123456".into(), "POST".into(), "/x".into(), key.into())
+    }
+
+    fn answer(at: DateTime<Utc>, body: &str) -> StoredAnswer {
+        StoredAnswer::new([0; 32], at, StatusCode::CREATED, axum::http::HeaderMap::new(), bytes::Bytes::from(body.to_owned()))
+    }
+
+    #[test]
+    fn the_idempotency_store_drops_the_oldest_beyond_its_capacity() {
+        let now = Utc::now();
+        let mut store = IdempotencyStore::new(3);
+        for key in ["a", "b", "c", "d"] {
+            store.store(id(key), answer(now, key));
         }
+        assert_eq!(store.len(), 3);
+        assert!(store.get(&id("a"), now).is_none(), "the oldest went first");
+        assert!(store.get(&id("d"), now).is_some());
+        // An in-flight mark is not an answer: it neither counts nor is dropped.
+        store.begin(id("e"), [1; 32]);
+        store.store(id("f"), answer(now, "f"));
+        assert!(matches!(store.get(&id("e"), now), Some(Idempotent::InFlight(_))));
+        assert!(store.get(&id("b"), now).is_none());
+        store.abandon(&id("e"));
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn idempotent_answers_expire_after_the_retention_and_count_their_bytes() {
+        let start = Utc::now();
+        let mut store = IdempotencyStore::new(10);
+        store.store(id("old"), answer(start, "1234"));
+        store.store(id("new"), answer(start + chrono::Duration::hours(12), "5678"));
+        assert!(store.bytes() > 8);
+        let later = start + IDEMPOTENCY_RETENTION;
+        assert!(store.get(&id("old"), later).is_none(), "24 hours old: gone");
+        assert!(store.get(&id("new"), later).is_some());
+        assert!(store.get(&id("new"), later + chrono::Duration::hours(12)).is_none());
+        assert_eq!((store.len(), store.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn the_byte_bound_drops_the_oldest_answers() {
+        let now = Utc::now();
+        let mut store = IdempotencyStore::new(100);
+        let big = "x".repeat(IDEMPOTENCY_MAX_BYTES / 3);
+        for key in ["a", "b", "c", "d"] {
+            store.store(id(key), answer(now, &big));
+        }
+        assert!(store.bytes() <= IDEMPOTENCY_MAX_BYTES);
+        assert!(store.get(&id("a"), now).is_none());
+        assert!(store.get(&id("d"), now).is_some());
+    }
+
+    #[test]
+    fn tokens_expired_over_an_hour_ago_are_dropped_as_new_ones_are_issued() {
+        let state = Shared::new(Config::default());
+        let short = state.issue_token(Duration::from_secs(60), TokenKind::AccessToken);
+        let long = state.issue_token(Duration::from_secs(3 * 3600), TokenKind::Miami);
+        state.advance_clock(chrono::Duration::minutes(2)).unwrap();
+        assert!(!state.token_valid(&short));
+        assert_eq!(state.valid_token(&long), Some(TokenKind::Miami));
+        state.issue_token(Duration::from_secs(60), TokenKind::AccessToken);
+        assert_eq!(lock(&state.tokens).len(), 3, "an expired token is remembered for an hour");
+        state.advance_clock(chrono::Duration::minutes(62)).unwrap();
+        state.issue_token(Duration::from_secs(60), TokenKind::AccessToken);
+        assert!(lock(&state.tokens).get(&short).is_none());
+        assert!(state.token_valid(&long));
+        state.expire_tokens();
+        assert!(!state.token_valid(&long));
     }
 }

@@ -730,7 +730,8 @@ async fn force_accept(
     let (mut parts, body) = request.into_parts();
     let Merchant(msn) = Merchant::from_request_parts(&mut parts, &state).await?;
     IdempotencyKey::from_request_parts(&mut parts, &state).await?;
-    let bytes = axum::body::to_bytes(body, 1 << 20)
+    // The body was read under the sandbox's one limit already (`MAX_BODY_BYTES`).
+    let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
         .await
         .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
     let body: rt::ForceAcceptAgreementV3 = parse_json(&bytes)?;
