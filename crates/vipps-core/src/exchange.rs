@@ -82,7 +82,9 @@ pub(crate) async fn exchange(
     max_body: u64,
     connect: Option<Duration>,
 ) -> Result<reqwest::Response, Error> {
-    let work = send_and_read(http, request, max_body, (connect, limit.map(|l| l.2)));
+    // Boxed: the exchange (reqwest's request future and the body read) is the largest part
+    // of a call's state, and every future that awaits it would otherwise hold and move it.
+    let work = Box::pin(send_and_read(http, request, max_body, (connect, limit.map(|l| l.2))));
     match limit {
         Some((at, limit, after)) => tokio::time::timeout_at(at, work)
             .await
