@@ -178,15 +178,12 @@ pub fn run_progenitor(file: &str, spec: &openapiv3::OpenAPI) -> Result<proc_macr
 /// The formatted `src/lib.rs` for a spec text (used by tests on fixture specs).
 pub fn generate_source(file: &str, text: &str, skip: &[&str]) -> Result<String, SpecError> {
     let prepared = prepare_except(file, text, skip)?;
-    let api = ApiEntry {
-        name: "fixture".into(),
-        spec: file.into(),
-        crate_name: "fixture".into(),
-        description: String::new(),
-        published: String::new(),
-        sha256: String::new(),
-    };
-    generate_lib(file, &api, &prepared)
+    generate_lib(file, &ApiEntry::new("fixture", file, "fixture"), &prepared)
+}
+
+/// The formatted `src/lib.rs` for a spec text with the manifest facts of `api`.
+pub fn generate_source_for(file: &str, text: &str, api: &ApiEntry) -> Result<String, SpecError> {
+    generate_lib(file, api, &prepare(file, text)?)
 }
 
 fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<String, SpecError> {
@@ -194,9 +191,16 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     // Sorted by method name, so that the runtime finds an operation by binary search.
     let mut sorted: Vec<&Operation> = prepared.operations.iter().collect();
     sorted.sort_by(|a, b| a.method_name.cmp(&b.method_name));
+    for op in api.auth_operations.keys() {
+        if !prepared.operations.iter().any(|o| &o.operation_id == op) {
+            return Err(SpecError::new(file, "", format!("manifest: auth-operations names `{op}`, which is not an operationId of {}", api.name)));
+        }
+    }
+    let auth_ident = |kind: &str| format_ident!("{}", crate::manifest::auth_variant(kind).expect("checked when the manifest was read"));
     let descriptors = sorted.into_iter().map(|op| {
         let Operation { method_name, operation_id, http_method, path, status, idempotency_key, .. } = op;
         let status = format_ident!("{}", normalize::camel(status));
+        let auth = auth_ident(api.auth_operations.get(operation_id).unwrap_or(&api.auth));
         quote! {
             ::vipps_core::OperationDescriptor {
                 method_name: #method_name,
@@ -205,18 +209,26 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
                 path: #path,
                 status: ::vipps_core::OperationStatus::#status,
                 idempotency_key: #idempotency_key,
+                auth: ::vipps_core::Auth::#auth,
             }
         }
     });
+    let auth = auth_ident(&api.auth);
+    let headers = api.headers.iter().map(|h| format_ident!("{}", crate::manifest::header_variant(h).expect("checked when the manifest was read")));
+    let (test, production) = (api.environments.iter().any(|e| e == "test"), api.environments.iter().any(|e| e == "production"));
     let name = &api.name;
     let title = &prepared.spec.info.title;
     let version = &prepared.spec.info.version;
     let extra = quote! {
-        /// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+        /// This API and its operations, as the runtime sees them (authentication, managed headers,
+        /// environments, idempotency keys, tracing, status).
         pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             name: #name,
             title: #title,
             version: #version,
+            auth: ::vipps_core::Auth::#auth,
+            headers: &[#(::vipps_core::ManagedHeader::#headers),*],
+            environments: ::vipps_core::Environments { test: #test, production: #production },
             operations: &[#(#descriptors),*],
         };
 

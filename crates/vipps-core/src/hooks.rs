@@ -2,8 +2,9 @@
 //! [`decode`], [`error_response`] and [`unexpected_response`] for its result, and [`query`]
 //! while building the request (see `return_sdk_errors` and `streamline_requests` in `xtask`).
 //!
-//! [`send`] prepares the request (token, subscription key, merchant serial number, `Psp-Id`,
-//! `Vipps-System-*`, idempotency key) and runs the attempts: retries with backoff, one token
+//! [`send`] prepares the request (the credentials the API's descriptor names, subscription key,
+//! merchant serial number, the descriptor's extra headers such as `Psp-Id`, `Vipps-System-*`,
+//! idempotency key) and runs the attempts: retries with backoff, one token
 //! refetch on 401 where a resend is safe, time limits over everything the call waits for, the
 //! body read within the size limit, and a tracing span. Every failure is an [`Error`].
 
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
+use crate::api::{Auth, ManagedHeader};
 use crate::config::{IdempotencyKey, RetryPolicy};
 use crate::context::Context;
 use crate::error::Error;
@@ -59,8 +61,10 @@ async fn prepare(
             }
         }
     }
-    let token = match (api.name, operation) {
-        ("accesstoken", "fetch_authorization_token_using_post") => {
+    // How the call authenticates and which extra headers it takes come from the descriptor
+    // the generator wrote from `openapi/manifest.toml`, never from the API's name.
+    let token = match api.auth_of(operation) {
+        Auth::ClientHeaders => {
             headers.insert(CLIENT_ID.clone(), runtime.client_id_header().clone());
             headers.insert(
                 CLIENT_SECRET.clone(),
@@ -72,11 +76,12 @@ async fn prepare(
             );
             None
         }
-        ("accesstoken", _) => {
+        Auth::Basic => {
             headers.insert(AUTHORIZATION, runtime.basic_header().clone());
             None
         }
-        _ => {
+        Auth::None => None,
+        Auth::BearerToken => {
             let token = current_token(ctx, deadline).await?;
             let headers = request.headers_mut();
             headers.insert(AUTHORIZATION, token.bearer_header().clone());
@@ -91,8 +96,14 @@ async fn prepare(
     if let Some(msn) = ctx.merchant_header() {
         headers.insert(MERCHANT_SERIAL_NUMBER.clone(), msn.clone());
     }
-    if let (Some(psp), "psp") = (runtime.psp_id_header(), api.name) {
-        headers.insert(PSP_ID.clone(), psp.clone());
+    for header in api.headers {
+        match header {
+            ManagedHeader::PspId => {
+                if let Some(psp) = runtime.psp_id_header() {
+                    headers.insert(PSP_ID.clone(), psp.clone());
+                }
+            }
+        }
     }
     for (name, value) in runtime.system_headers() {
         headers.insert(name.clone(), value.clone());
@@ -462,6 +473,72 @@ mod tests {
             url(http.get(base).query(&QueryParam::new("status", &none))),
             base
         );
+    }
+
+    /// The headers `prepare` sets come from the descriptor: an API named anything that
+    /// declares `Psp-Id`, Basic auth and one operation on client-id/secret headers gets them.
+    #[tokio::test]
+    async fn headers_follow_the_descriptor_not_the_name() {
+        use crate::api::{ApiDescriptor, Environments, OperationDescriptor, OperationStatus};
+        const fn op(method_name: &'static str, auth: Auth) -> OperationDescriptor {
+            OperationDescriptor {
+                method_name,
+                operation_id: method_name,
+                http_method: "POST",
+                path: "/",
+                status: OperationStatus::Current,
+                idempotency_key: false,
+                auth,
+            }
+        }
+        static API: ApiDescriptor = ApiDescriptor {
+            name: "anything-at-all",
+            title: "t",
+            version: "1",
+            auth: Auth::Basic,
+            headers: &[ManagedHeader::PspId],
+            environments: Environments::ALL,
+            operations: &[op("basic_op", Auth::Basic), op("headers_op", Auth::ClientHeaders), op("open_op", Auth::None)],
+        };
+        static PLAIN: ApiDescriptor = ApiDescriptor { name: "psp", headers: &[], ..API };
+        let runtime = crate::Runtime::builder()
+            .client_id("id-1")
+            .client_secret("secret-1")
+            .subscription_key("sub-1")
+            .psp_id("psp-1")
+            .base_url("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let prepared = |api: &'static ApiDescriptor, operation: &'static str| {
+            let runtime = runtime.clone();
+            async move {
+                let ctx = Context::new(runtime, api);
+                let mut request = reqwest::Request::new(Method::POST, "http://127.0.0.1:1/".parse().unwrap());
+                let token = prepare(&ctx, &mut request, operation, &Deadline::new(None)).await.unwrap();
+                assert!(token.is_none(), "no bearer token for {operation}");
+                request.headers().clone()
+            }
+        };
+        let basic = prepared(&API, "basic_op").await;
+        use base64::Engine as _;
+        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("id-1:secret-1"));
+        assert_eq!(basic[AUTHORIZATION], expected.as_str());
+        assert_eq!(basic[&PSP_ID], "psp-1");
+        assert!(!basic.contains_key(&CLIENT_ID) && !basic.contains_key(&SUBSCRIPTION_KEY));
+        let with_headers = prepared(&API, "headers_op").await;
+        assert_eq!(with_headers[&CLIENT_ID], "id-1");
+        assert_eq!(with_headers[&CLIENT_SECRET], "secret-1");
+        assert_eq!(with_headers[&SUBSCRIPTION_KEY], "sub-1");
+        assert_eq!(with_headers[&PSP_ID], "psp-1");
+        assert!(!with_headers.contains_key(AUTHORIZATION));
+        // An operation the table does not list takes the API's default.
+        let unlisted = prepared(&API, "not_in_the_table").await;
+        assert_eq!(unlisted[AUTHORIZATION], expected.as_str());
+        let open = prepared(&API, "open_op").await;
+        assert!(!open.contains_key(AUTHORIZATION) && !open.contains_key(&CLIENT_ID) && !open.contains_key(&SUBSCRIPTION_KEY));
+        // Named `psp` but declaring no `Psp-Id`: none is sent.
+        let plain = prepared(&PLAIN, "basic_op").await;
+        assert!(!plain.contains_key(&PSP_ID));
     }
 
     #[tokio::test]

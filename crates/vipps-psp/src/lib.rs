@@ -3750,11 +3750,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "psp",
     title: "PSP API v3",
     version: "1.0.21",
+    auth: ::vipps_core::Auth::BearerToken,
+    headers: &[::vipps_core::ManagedHeader::PspId],
+    environments: ::vipps_core::Environments {
+        test: true,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "get_psp_payment_details_using_get",
@@ -3763,6 +3770,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/psppayments/{pspTransactionId}/details",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "initiate_payment_v3_using_post",
@@ -3771,6 +3779,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/psppayments/init",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "integration_test_approve_payment",
@@ -3779,6 +3788,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/integration-test/psppayments/{pspTransactionId}/approve",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "updatestatus_using_post",
@@ -3787,6 +3797,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/psppayments/updatestatus",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
     ],
 };

@@ -15580,11 +15580,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "recurring",
     title: "Recurring Payments Merchant API",
     version: "2.6.19",
+    auth: ::vipps_core::Auth::BearerToken,
+    headers: &[],
+    environments: ::vipps_core::Environments {
+        test: true,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "accept_using_patch",
@@ -15593,6 +15600,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/accept",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "accept_using_patchv3",
@@ -15601,6 +15609,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/accept",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge",
@@ -15609,6 +15618,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge_v3",
@@ -15617,6 +15627,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "capture_charge",
@@ -15625,6 +15636,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "capture_charge_v3",
@@ -15633,6 +15645,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}/capture",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "create_charge",
@@ -15641,6 +15654,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "create_charge_async_v3",
@@ -15649,6 +15663,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/charges",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "create_charge_v3",
@@ -15657,6 +15672,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "draft_agreement",
@@ -15665,6 +15681,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "draft_agreement_v3",
@@ -15673,6 +15690,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_agreement",
@@ -15681,6 +15699,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_agreement_v3",
@@ -15689,6 +15708,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_charge",
@@ -15697,6 +15717,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_charge_by_id_v3",
@@ -15705,6 +15726,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_charge_v3",
@@ -15713,6 +15735,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_agreements",
@@ -15721,6 +15744,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_agreements_v3",
@@ -15729,6 +15753,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_charges",
@@ -15737,6 +15762,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_charges_v3",
@@ -15745,6 +15771,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "refund_charge",
@@ -15753,6 +15780,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "refund_charge_v3",
@@ -15761,6 +15789,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}/refund",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_agreement_patch",
@@ -15769,6 +15798,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_agreement_patch_v3",
@@ -15777,6 +15807,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_agreement_put",
@@ -15785,6 +15816,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
     ],
 };

@@ -54,14 +54,21 @@ accessors! {
     "accesstoken", access_token, vipps_accesstoken;
 }
 
-/// The Management API runs only in production (or at a custom URL such as the sandbox).
-fn production_only(runtime: &Runtime) -> Result<(), Error> {
-    if matches!(runtime.environment(), Environment::Test) {
-        return Err(Error::InvalidInput {
-            message: "the Management API exists only in production; build with Environment::Production (or a custom base URL)".into(),
-        });
+/// An error if the API of `api` is not served in the runtime's environment (the Management
+/// API runs only in production); a custom base URL (the sandbox, a mock) is always allowed.
+fn served_in(runtime: &Runtime, api: &vipps_core::ApiDescriptor) -> Result<(), Error> {
+    let environment = runtime.environment();
+    if api.environments.allows(environment) {
+        return Ok(());
     }
-    Ok(())
+    let (only, build_with) = if api.environments.production {
+        ("production", "Environment::Production")
+    } else {
+        ("the test environment", "Environment::Test")
+    };
+    Err(Error::InvalidInput {
+        message: format!("the {} API exists only in {only}; build with {build_with} (or a custom base URL)", api.name),
+    })
 }
 
 impl Vipps {
@@ -94,7 +101,7 @@ impl Vipps {
     /// [`Environment::Test`]: the API exists only in production.
     #[cfg(feature = "management")]
     pub fn management(&self) -> Result<vipps_management::Client, Error> {
-        production_only(&self.runtime)?;
+        served_in(&self.runtime, &vipps_management::API)?;
         Ok(vipps_management::Client::from_runtime(&self.runtime))
     }
 }
@@ -112,7 +119,7 @@ impl Merchant {
     /// The Management API for this merchant; an error on [`Environment::Test`].
     #[cfg(feature = "management")]
     pub fn management(&self) -> Result<vipps_management::Client, Error> {
-        production_only(&self.runtime)?;
+        served_in(&self.runtime, &vipps_management::API)?;
         Ok(vipps_management::Client::from_context(self.context(&vipps_management::API)))
     }
 }
