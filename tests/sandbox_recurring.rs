@@ -256,7 +256,7 @@ async fn quickstart_flow_draft_accept_reserve_capture_refund_list() {
     assert_eq!(charge.id.as_str(), charge_id);
     assert_eq!(charge.status, ChargeStatus::PartiallyRefunded);
     assert_eq!((charge.summary.captured, charge.summary.refunded, charge.summary.cancelled), (29900, 10000, 0));
-    let events: Vec<_> = charge.history.iter().map(|e| e.event).collect();
+    let events: Vec<_> = charge.history.iter().map(|e| e.event.clone()).collect();
     assert_eq!(
         events,
         [ChargeEventEvent::Create, ChargeEventEvent::Reserve, ChargeEventEvent::Capture, ChargeEventEvent::Refund]
@@ -350,7 +350,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
 
     // FetchChargeV3 and FetchChargeByIdV3.
     let fetched = fetch_charge(&vipps, &agreement_id, "june-1").await;
-    assert_eq!((fetched.status, fetched.amount), (ChargeStatus::Pending, 39900));
+    assert_eq!((&fetched.status, fetched.amount), (&ChargeStatus::Pending, 39900));
     let by_id = r.fetch_charge_by_id_v3().charge_id("june-1").send().await.expect("fetched by id").into_inner();
     assert_eq!(by_id.agreement_id, agreement_id);
     assert_eq!(by_id, fetched);
@@ -689,7 +689,7 @@ async fn a_recurring_charge_is_pending_then_due_then_processed_on_its_due_date()
     let charged = fetch_charge(&vipps, &agreement_id, &direct).await;
     assert_eq!((charged.status, charged.summary.captured), (ChargeStatus::Charged, 2000));
     assert_eq!(
-        charged.history.iter().map(|e| e.event).collect::<Vec<_>>(),
+        charged.history.iter().map(|e| e.event.clone()).collect::<Vec<_>>(),
         [ChargeEventEvent::Create, ChargeEventEvent::Capture]
     );
     // The status filter of the charge list.
@@ -717,7 +717,7 @@ async fn charges_fail_for_the_failing_test_customer_and_above_a_variable_maximum
     let failed = fetch_charge(&vipps, &agreement_id, &at_once).await;
     assert_eq!(failed.status, ChargeStatus::Failed);
     assert_eq!(failed.failure_reason.map(|r| r.to_string()).as_deref(), Some("user_action_required"));
-    assert_eq!(failed.history.last().map(|e| (e.event, e.success)), Some((ChargeEventEvent::Fail, false)));
+    assert_eq!(failed.history.last().map(|e| (e.event.clone(), e.success)), Some((ChargeEventEvent::Fail, false)));
     // Retried for two more days, then FAILED.
     sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, &retried).await.status, ChargeStatus::Due);

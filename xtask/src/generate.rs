@@ -263,6 +263,8 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     streamline_requests(&mut syntax);
     return_sdk_errors(&mut syntax).map_err(|e| SpecError::new(file, "", format!("return_sdk_errors: {e}")))?;
     redact_secrets(&mut syntax);
+    crate::open_enums::open_response_enums(&mut syntax);
+    crate::open_enums::digit_strings_from_numbers(&mut syntax);
     Ok(format!("{}\n{}", header(file, "//"), prettyplease::unparse(&syntax)))
 }
 

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod load;
 pub mod manifest;
 pub mod normalize;
+pub mod open_enums;
 
 use std::path::{Path, PathBuf};
 

@@ -136,6 +136,38 @@ pub fn query<T: serde::Serialize + ?Sized>(
     }
 }
 
+/// The `serialize_with` of the `Unknown(String)` variant that `cargo xtask codegen` adds to
+/// the enums a response can hold (see `open_enums` in `xtask`): a value the SDK does not know
+/// is kept when read, but never written, so a request sends only the values the API lists.
+pub fn refuse_unknown<S: serde::Serializer>(value: &str, _serializer: S) -> Result<S::Ok, S::Error> {
+    Err(serde::ser::Error::custom(format!(
+        "`{value}` is a value the API sent that this SDK does not know; it is not sent"
+    )))
+}
+
+/// Reads a string of digits from a JSON string or a non-negative JSON integer, for the string
+/// types whose pattern admits only digits (Management sends `msn` as a number in its sales
+/// unit lists; see `open_enums` in `xtask`). The generated type checks the result as usual.
+pub fn digit_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Digits;
+    impl serde::de::Visitor<'_> for Digits {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or a non-negative integer")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    deserializer.deserialize_any(Digits)
+}
+
 /// Whether a call may be sent again after a failed attempt.
 fn may_retry(request: &reqwest::Request) -> bool {
     matches!(

@@ -186,7 +186,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -201,6 +200,10 @@ pub mod types {
         Code39,
         #[serde(rename = "CODE 128")]
         Code128,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for BarcodeFormatEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -208,6 +211,7 @@ pub mod types {
                 Self::Ean13 => f.write_str("EAN-13"),
                 Self::Code39 => f.write_str("CODE 39"),
                 Self::Code128 => f.write_str("CODE 128"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -357,7 +361,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -378,6 +381,10 @@ pub mod types {
         Ticket,
         #[serde(rename = "BOOKING")]
         Booking,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CategoryEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -388,6 +395,7 @@ pub mod types {
                 Self::Delivery => f.write_str("DELIVERY"),
                 Self::Ticket => f.write_str("TICKET"),
                 Self::Booking => f.write_str("BOOKING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -587,7 +595,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -602,6 +609,10 @@ pub mod types {
         Dkk,
         #[serde(rename = "EUR")]
         Eur,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CurrencyEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -609,6 +620,7 @@ pub mod types {
                 Self::Nok => f.write_str("NOK"),
                 Self::Dkk => f.write_str("DKK"),
                 Self::Eur => f.write_str("EUR"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1567,7 +1579,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1580,12 +1591,17 @@ pub mod types {
         Ecom,
         #[serde(rename = "RECURRING")]
         Recurring,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PaymentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Ecom => f.write_str("ECOM"),
                 Self::Recurring => f.write_str("RECURRING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1844,7 +1860,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1865,6 +1880,10 @@ pub mod types {
         Litre,
         #[serde(rename = "KWH")]
         Kwh,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for QuantityUnitEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1875,6 +1894,7 @@ pub mod types {
                 Self::Minute => f.write_str("MINUTE"),
                 Self::Litre => f.write_str("LITRE"),
                 Self::Kwh => f.write_str("KWH"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }

@@ -123,7 +123,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -512,7 +512,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1086,7 +1086,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1103,6 +1102,10 @@ pub mod types {
         Cancelled,
         #[serde(rename = "REFUNDED")]
         Refunded,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PaymentTransactionDetailsOperation {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1111,6 +1114,7 @@ pub mod types {
                 Self::Captured => f.write_str("CAPTURED"),
                 Self::Cancelled => f.write_str("CANCELLED"),
                 Self::Refunded => f.write_str("REFUNDED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }

@@ -662,7 +662,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -679,6 +678,10 @@ pub mod types {
         Stopped,
         #[serde(rename = "EXPIRED")]
         Expired,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for AgreementStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -687,6 +690,7 @@ pub mod types {
                 Self::Active => f.write_str("ACTIVE"),
                 Self::Stopped => f.write_str("STOPPED"),
                 Self::Expired => f.write_str("EXPIRED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1268,7 +1272,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1289,6 +1292,10 @@ pub mod types {
         Cancel,
         #[serde(rename = "FAIL")]
         Fail,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeEventEvent {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1299,6 +1306,7 @@ pub mod types {
                 Self::Refund => f.write_str("REFUND"),
                 Self::Cancel => f.write_str("CANCEL"),
                 Self::Fail => f.write_str("FAIL"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1412,7 +1420,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1429,6 +1436,10 @@ pub mod types {
         NonTechnicalError,
         #[serde(rename = "technical_error")]
         TechnicalError,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeResponseV2FailureReason {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1437,6 +1448,7 @@ pub mod types {
                 Self::ChargeAmountTooHigh => f.write_str("charge_amount_too_high"),
                 Self::NonTechnicalError => f.write_str("non_technical_error"),
                 Self::TechnicalError => f.write_str("technical_error"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1578,7 +1590,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1773,7 +1785,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1790,6 +1801,10 @@ pub mod types {
         NonTechnicalError,
         #[serde(rename = "technical_error")]
         TechnicalError,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeResponseV3FailureReason {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1798,6 +1813,7 @@ pub mod types {
                 Self::ChargeAmountTooHigh => f.write_str("charge_amount_too_high"),
                 Self::NonTechnicalError => f.write_str("non_technical_error"),
                 Self::TechnicalError => f.write_str("technical_error"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1939,7 +1955,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1951,7 +1967,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1980,6 +1995,10 @@ pub mod types {
         Refunded,
         #[serde(rename = "PROCESSING")]
         Processing,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1994,6 +2013,7 @@ pub mod types {
                 Self::PartiallyRefunded => f.write_str("PARTIALLY_REFUNDED"),
                 Self::Refunded => f.write_str("REFUNDED"),
                 Self::Processing => f.write_str("PROCESSING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2053,7 +2073,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2066,12 +2085,17 @@ pub mod types {
         Initial,
         #[serde(rename = "RECURRING")]
         Recurring,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeTypeV2 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Initial => f.write_str("INITIAL"),
                 Self::Recurring => f.write_str("RECURRING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2113,7 +2137,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2128,6 +2151,10 @@ pub mod types {
         Recurring,
         #[serde(rename = "UNSCHEDULED")]
         Unscheduled,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeTypeV3 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2135,6 +2162,7 @@ pub mod types {
                 Self::Initial => f.write_str("INITIAL"),
                 Self::Recurring => f.write_str("RECURRING"),
                 Self::Unscheduled => f.write_str("UNSCHEDULED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2177,7 +2205,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2192,6 +2219,10 @@ pub mod types {
         Dk,
         #[serde(rename = "FI")]
         Fi,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CountryCode {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2199,6 +2230,7 @@ pub mod types {
                 Self::No => f.write_str("NO"),
                 Self::Dk => f.write_str("DK"),
                 Self::Fi => f.write_str("FI"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -3000,7 +3032,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3011,11 +3042,16 @@ pub mod types {
     pub enum Currency {
         #[serde(rename = "NOK")]
         Nok,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for Currency {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Nok => f.write_str("NOK"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -3056,7 +3092,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3071,6 +3106,10 @@ pub mod types {
         Eur,
         #[serde(rename = "DKK")]
         Dkk,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CurrencyV3 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -3078,6 +3117,7 @@ pub mod types {
                 Self::Nok => f.write_str("NOK"),
                 Self::Eur => f.write_str("EUR"),
                 Self::Dkk => f.write_str("DKK"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4219,7 +4259,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4234,6 +4273,10 @@ pub mod types {
         PeriodCampaign,
         #[serde(rename = "EVENT_CAMPAIGN")]
         EventCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for EventCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -4241,6 +4284,7 @@ pub mod types {
                 Self::PriceCampaign => f.write_str("PRICE_CAMPAIGN"),
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4613,7 +4657,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4630,6 +4673,10 @@ pub mod types {
         Week,
         #[serde(rename = "DAY")]
         Day,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for Interval {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -4638,6 +4685,7 @@ pub mod types {
                 Self::Month => f.write_str("MONTH"),
                 Self::Week => f.write_str("WEEK"),
                 Self::Day => f.write_str("DAY"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4782,7 +4830,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4799,6 +4846,10 @@ pub mod types {
         EventCampaign,
         #[serde(rename = "LEGACY_CAMPAIGN")]
         LegacyCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for LegacyCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -4807,6 +4858,7 @@ pub mod types {
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
                 Self::LegacyCampaign => f.write_str("LEGACY_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4861,7 +4913,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4874,12 +4925,17 @@ pub mod types {
         Legacy,
         #[serde(rename = "VARIABLE")]
         Variable,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for LegacyPricingResponseType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Legacy => f.write_str("LEGACY"),
                 Self::Variable => f.write_str("VARIABLE"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -5521,7 +5577,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5536,6 +5591,10 @@ pub mod types {
         PeriodCampaign,
         #[serde(rename = "EVENT_CAMPAIGN")]
         EventCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PeriodCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -5543,6 +5602,7 @@ pub mod types {
                 Self::PriceCampaign => f.write_str("PRICE_CAMPAIGN"),
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -5666,7 +5726,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5681,6 +5740,10 @@ pub mod types {
         PeriodCampaign,
         #[serde(rename = "EVENT_CAMPAIGN")]
         EventCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PriceCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -5688,6 +5751,7 @@ pub mod types {
                 Self::PriceCampaign => f.write_str("PRICE_CAMPAIGN"),
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6136,7 +6200,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6153,6 +6216,10 @@ pub mod types {
         Week,
         #[serde(rename = "DAY")]
         Day,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for TimePeriodResponseUnit {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -6161,6 +6228,7 @@ pub mod types {
                 Self::Month => f.write_str("MONTH"),
                 Self::Week => f.write_str("WEEK"),
                 Self::Day => f.write_str("DAY"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6199,7 +6267,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6216,6 +6283,10 @@ pub mod types {
         Week,
         #[serde(rename = "DAY")]
         Day,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for TimePeriodUnit {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -6224,6 +6295,7 @@ pub mod types {
                 Self::Month => f.write_str("MONTH"),
                 Self::Week => f.write_str("WEEK"),
                 Self::Day => f.write_str("DAY"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6262,7 +6334,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6275,12 +6346,17 @@ pub mod types {
         DirectCapture,
         #[serde(rename = "RESERVE_CAPTURE")]
         ReserveCapture,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for TransactionType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::DirectCapture => f.write_str("DIRECT_CAPTURE"),
                 Self::ReserveCapture => f.write_str("RESERVE_CAPTURE"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6403,7 +6479,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6416,12 +6491,17 @@ pub mod types {
         Legacy,
         #[serde(rename = "VARIABLE")]
         Variable,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for VariableAmountPricingResponseType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Legacy => f.write_str("LEGACY"),
                 Self::Variable => f.write_str("VARIABLE"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }

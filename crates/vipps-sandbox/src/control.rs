@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::extract::Json;
 use crate::problem::{ApiError, ApiResult};
@@ -20,7 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/_sandbox/clock", post(clock))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultsRequest {
     #[serde(default)]
@@ -29,7 +29,7 @@ struct FaultsRequest {
     latency_ms: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FailNext {
     count: u32,
@@ -56,7 +56,7 @@ async fn expire_tokens(State(state): State<AppState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClockRequest {
     advance_seconds: i64,

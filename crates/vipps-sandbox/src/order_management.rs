@@ -131,6 +131,8 @@ fn kind_of(payment_type: PaymentType) -> &'static str {
     match payment_type {
         PaymentType::Ecom => "ecom",
         PaymentType::Recurring => "recurring",
+        // `parse_json` refuses unknown values in requests.
+        PaymentType::Unknown(_) => unreachable!("requests hold only known payment types"),
     }
 }
 
@@ -327,7 +329,7 @@ async fn post_receipt_v2(
 /// A v3 category shown as the category part of a v2 order.
 fn as_order(category: &Category) -> Option<Order> {
     Some(Order {
-        category: category.type_,
+        category: category.type_.clone(),
         image_id: category.image_id.as_ref().and_then(|id| id.as_str().parse().ok()),
         order_details_url: category.url.as_ref()?.as_str().parse().ok()?,
     })
@@ -347,7 +349,7 @@ async fn get_order_v2(
         .values()
         .filter(|c| {
             c.msn == msn
-                && c.category.payment_type.map(kind_of) == Some(kind)
+                && c.category.payment_type.clone().map(kind_of) == Some(kind)
                 && c.category.order_id.as_deref().map(String::as_str) == Some(order_id.as_str())
         })
         .filter_map(|c| Some((c.seq, as_order(&c.category)?)))
