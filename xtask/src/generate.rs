@@ -265,6 +265,7 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     redact_secrets(&mut syntax);
     crate::open_enums::open_response_enums(&mut syntax);
     crate::open_enums::digit_strings_from_numbers(&mut syntax);
+    crate::open_enums::range_checks(&mut syntax).map_err(|e| SpecError::new(file, "", format!("range_checks: {e}")))?;
     Ok(format!("{}\n{}", header(file, "//"), prettyplease::unparse(&syntax)))
 }
 

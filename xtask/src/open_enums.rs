@@ -252,3 +252,100 @@ pub fn digit_strings_from_numbers(file: &mut syn::File) -> BTreeSet<String> {
     }
     changed
 }
+
+/// Reads the notes `range-notes` left in field docs (see [`crate::normalize::RANGE_NOTE`]):
+/// each noted field of a generated struct loses the note and gets
+/// `vipps_core::hooks::range` as its serde functions, so that its bounds are checked when a
+/// value is read and before it is sent. Returns how many fields it changed.
+pub fn range_checks(file: &mut syn::File) -> Result<usize, String> {
+    use crate::normalize::RANGE_NOTE;
+    fn note(attrs: &mut Vec<syn::Attribute>) -> Option<(Option<i64>, Option<i64>)> {
+        let mut found = None;
+        attrs.retain_mut(|attr| {
+            let syn::Meta::NameValue(nv) = &mut attr.meta else { return true };
+            if !nv.path.is_ident("doc") {
+                return true;
+            }
+            let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }) = &nv.value else { return true };
+            let value = text.value();
+            let Some(at) = value.find(RANGE_NOTE) else { return true };
+            let range = value[at + RANGE_NOTE.len()..].lines().next().unwrap_or_default().trim().to_owned();
+            let (min, max) = range.split_once("..").unwrap_or_default();
+            let max = max.strip_prefix('=').unwrap_or(max);
+            found = Some((min.parse().ok(), max.parse().ok()));
+            let kept = value[..at].trim_end().to_owned();
+            if kept.is_empty() {
+                return false;
+            }
+            nv.value = syn::parse_quote!(#kept);
+            true
+        });
+        found
+    }
+    fn is_option(ty: &syn::Type) -> bool {
+        matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+    }
+    fn visit(items: &mut [syn::Item], count: &mut usize) {
+        for item in items {
+            match item {
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = &mut m.content {
+                        visit(inner, count);
+                    }
+                }
+                syn::Item::Struct(st) => {
+                    let syn::Fields::Named(fields) = &mut st.fields else { continue };
+                    for field in &mut fields.named {
+                        let Some((min, max)) = note(&mut field.attrs) else { continue };
+                        let min = min.map_or("{ i64::MIN }".to_owned(), |m| format!("{{ {m} }}"));
+                        let max = max.map_or("{ i64::MAX }".to_owned(), |m| format!("{{ {m} }}"));
+                        let (de, ser) = if is_option(&field.ty) {
+                            ("deserialize_option", "serialize_option")
+                        } else {
+                            ("deserialize", "serialize")
+                        };
+                        let de = format!("::vipps_core::hooks::range::{de}::<_, _, {min}, {max}>");
+                        let ser = format!("::vipps_core::hooks::range::{ser}::<_, _, {min}, {max}>");
+                        // typify reads a required nullable field with `Option::deserialize`, so
+                        // that it must be present; the range check takes its place and keeps
+                        // it required (no `default`).
+                        let mut required = false;
+                        field.attrs.retain_mut(|a| {
+                            if !a.path().is_ident("serde") {
+                                return true;
+                            }
+                            let Ok(list) = a.parse_args_with(syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated) else { return true };
+                            let option_de = |m: &syn::Meta| {
+                                matches!(m, syn::Meta::NameValue(nv) if nv.path.is_ident("deserialize_with")
+                                    && quote::ToTokens::to_token_stream(&nv.value).to_string() == "\"::std::option::Option::deserialize\"")
+                            };
+                            if !list.iter().any(option_de) {
+                                return true;
+                            }
+                            required = true;
+                            let kept: Vec<&syn::Meta> = list.iter().filter(|m| !option_de(m)).collect();
+                            *a = syn::parse_quote!(#[serde(#(#kept),*)]);
+                            !kept.is_empty()
+                        });
+                        if required {
+                            field.attrs.push(syn::parse_quote!(#[serde(deserialize_with = #de, serialize_with = #ser)]));
+                        } else if is_option(&field.ty) {
+                            field.attrs.push(syn::parse_quote!(#[serde(default, deserialize_with = #de, serialize_with = #ser)]));
+                        } else {
+                            field.attrs.push(syn::parse_quote!(#[serde(deserialize_with = #de, serialize_with = #ser)]));
+                        }
+                        *count += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut count = 0;
+    visit(&mut file.items, &mut count);
+    let left = quote::ToTokens::to_token_stream(file).to_string();
+    if left.contains(RANGE_NOTE.trim_end()) {
+        return Err(format!("a `{}` note is left outside a struct field", RANGE_NOTE.trim_end()));
+    }
+    Ok(count)
+}

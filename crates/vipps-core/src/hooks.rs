@@ -168,6 +168,106 @@ pub fn digit_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     deserializer.deserialize_any(Digits)
 }
 
+/// Bounds checks for the integer fields that have a `minimum` or `maximum` in the spec, which
+/// typify does not enforce: `cargo xtask codegen` (`range-notes` and `range_checks` in `xtask`)
+/// gives such a field these functions as its serde `deserialize_with` and `serialize_with`, so
+/// a value out of range neither decodes nor is sent. An absent bound is `i64::MIN`/`i64::MAX`.
+pub mod range {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// An integer a bound applies to.
+    pub trait Bounded: std::fmt::Display {
+        /// The value, widened.
+        fn widened(&self) -> i128;
+    }
+
+    macro_rules! bounded {
+        ($($t:ty),*) => {$(
+            impl Bounded for $t {
+                fn widened(&self) -> i128 {
+                    i128::from(*self)
+                }
+            }
+        )*};
+    }
+    bounded!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+    macro_rules! bounded_non_zero {
+        ($($t:ty),*) => {$(
+            impl Bounded for $t {
+                fn widened(&self) -> i128 {
+                    i128::from(self.get())
+                }
+            }
+        )*};
+    }
+    bounded_non_zero!(
+        std::num::NonZeroU8,
+        std::num::NonZeroU16,
+        std::num::NonZeroU32,
+        std::num::NonZeroU64,
+        std::num::NonZeroI32,
+        std::num::NonZeroI64
+    );
+
+    fn check<T: Bounded>(value: &T, min: i64, max: i64) -> Result<(), String> {
+        let v = value.widened();
+        if v < i128::from(min) {
+            Err(format!("{value} is less than the minimum {min}"))
+        } else if v > i128::from(max) {
+            Err(format!("{value} is greater than the maximum {max}"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads a value and checks it against `MIN..=MAX`.
+    pub fn deserialize<'de, D, T, const MIN: i64, const MAX: i64>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Bounded,
+    {
+        let value = T::deserialize(deserializer)?;
+        check(&value, MIN, MAX).map_err(serde::de::Error::custom)?;
+        Ok(value)
+    }
+
+    /// Writes a value that is within `MIN..=MAX`, and fails on any other.
+    pub fn serialize<T, S, const MIN: i64, const MAX: i64>(value: &T, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        T: Serialize + Bounded,
+        S: Serializer,
+    {
+        check(value, MIN, MAX).map_err(serde::ser::Error::custom)?;
+        value.serialize(serializer)
+    }
+
+    /// [`deserialize`] for an optional field.
+    pub fn deserialize_option<'de, D, T, const MIN: i64, const MAX: i64>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Bounded,
+    {
+        let value = Option::<T>::deserialize(deserializer)?;
+        if let Some(v) = &value {
+            check(v, MIN, MAX).map_err(serde::de::Error::custom)?;
+        }
+        Ok(value)
+    }
+
+    /// [`serialize`] for an optional field.
+    pub fn serialize_option<T, S, const MIN: i64, const MAX: i64>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        T: Serialize + Bounded,
+        S: Serializer,
+    {
+        if let Some(v) = value {
+            check(v, MIN, MAX).map_err(serde::ser::Error::custom)?;
+        }
+        value.serialize(serializer)
+    }
+}
+
 /// Whether a call may be sent again after a failed attempt.
 fn may_retry(request: &reqwest::Request) -> bool {
     matches!(

@@ -1856,6 +1856,11 @@ order can be processed.*/
             rename = "annualTurnover",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 999999999 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 999999999 }>"
+        )]
         pub annual_turnover: ::std::option::Option<i64>,
         ///Expected share (in percent, a multiple of ten) of the turnover that will go through Vipps MobilePay.
         #[serde(

@@ -256,6 +256,11 @@ pub mod types {
             rename = "giftCardAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub gift_card_amount: ::std::option::Option<i64>,
         #[serde(
             rename = "paymentSources",
@@ -279,6 +284,11 @@ pub mod types {
             rename = "shippingAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub shipping_amount: ::std::option::Option<i64>,
         #[serde(
             rename = "shippingInfo",
@@ -296,6 +306,11 @@ pub mod types {
             rename = "tipAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub tip_amount: ::std::option::Option<i64>,
         ///Deprecated; the total is computed from the order lines.
         #[serde(
@@ -308,11 +323,21 @@ pub mod types {
             rename = "totalDiscount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub total_discount: ::std::option::Option<i64>,
         ///Deprecated; the tax is computed from the order lines' `totalTaxAmount`.
         #[serde(
             rename = "totalTax",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub total_tax: ::std::option::Option<i64>,
     }
@@ -1428,6 +1453,11 @@ pub mod types {
     pub struct OrderLine {
         ///Discount given on the line, in minor units.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub discount: ::std::option::Option<i64>,
         ///Merchant's product id.
         pub id: ::std::string::String,
@@ -1456,11 +1486,21 @@ pub mod types {
             rename = "taxPercentage",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
+        )]
         pub tax_percentage: ::std::option::Option<i64>,
         ///Tax rate in hundredths of a percent (2500 = 25 %), 0-10000. One of `taxRate` or `taxPercentage` must be given.
         #[serde(
             rename = "taxRate",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 10000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 10000 }>"
         )]
         pub tax_rate: ::std::option::Option<i64>,
         ///Line total with tax, after discount, in minor units.
@@ -1953,24 +1993,30 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ShippingInfo {
         ///Shipping cost with tax and discount, in minor units.
-        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub amount: ::std::option::Option<i64>,
         ///Shipping cost without tax, in minor units.
+        #[serde(rename = "amountExcludingTax")]
         #[serde(
-            rename = "amountExcludingTax",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub amount_excluding_tax: ::std::option::Option<i64>,
         ///Tax part of the shipping cost, in minor units.
+        #[serde(rename = "taxAmount")]
         #[serde(
-            rename = "taxAmount",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub tax_amount: ::std::option::Option<i64>,
         ///Whole-number tax percent applied to shipping.
+        #[serde(rename = "taxPercentage")]
         #[serde(
-            rename = "taxPercentage",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
         )]
         pub tax_percentage: ::std::option::Option<i64>,
     }
@@ -1990,9 +2036,10 @@ pub mod types {
         )]
         pub quantity_unit: ::std::option::Option<QuantityUnitEnum>,
         ///Price of one unit with tax, before discount, in minor units.
+        #[serde(rename = "unitPrice")]
         #[serde(
-            rename = "unitPrice",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub unit_price: ::std::option::Option<i64>,
     }

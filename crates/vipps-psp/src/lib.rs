@@ -386,9 +386,9 @@ pub mod types {
                 return Err("longer than 36 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("[a-z0-9]").unwrap() });
+            { ::regress::Regex::new("^[a-z0-9]+$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"[a-z0-9]\"".into());
+                return Err("doesn't match pattern \"^[a-z0-9]+$\"".into());
             }
             Ok(Self(value.to_string()))
         }

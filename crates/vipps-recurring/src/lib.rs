@@ -98,6 +98,10 @@ pub mod types {
         pub interval: Interval,
         ///Number of intervals between charges.
         #[serde(rename = "intervalCount")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
+        )]
         pub interval_count: ::std::num::NonZeroU32,
         ///URL of the merchant page where the customer manages the subscription.
         #[serde(
@@ -106,6 +110,10 @@ pub mod types {
         )]
         pub merchant_agreement_url: ::std::option::Option<::std::string::String>,
         ///Price of the agreement in minor units (øre).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub price: i32,
         ///Longer product description.
         #[serde(rename = "productDescription")]
@@ -1023,6 +1031,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CaptureRequestV3 {
         ///Amount to capture, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///No longer used; the description given when the charge was created applies.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1638,6 +1650,10 @@ pub mod types {
         pub id: ChargeResponseV3Id,
         ///Days after `due` during which a failed payment is retried.
         #[serde(rename = "retryDays")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
+        )]
         pub retry_days: i32,
         pub status: ChargeStatus,
         pub summary: ChargeSummary,
@@ -2270,6 +2286,10 @@ pub mod types {
         #[serde(rename = "agreementId")]
         pub agreement_id: ::std::string::String,
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///Text shown to the customer in the app.
         pub description: CreateChargeAsyncV3Description,
@@ -2286,6 +2306,10 @@ pub mod types {
         pub order_id: CreateChargeAsyncV3OrderId,
         ///Days after `due` during which a failed payment is retried; two or more is advised.
         #[serde(rename = "retryDays")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
+        )]
         pub retry_days: i32,
         #[serde(rename = "transactionType")]
         pub transaction_type: TransactionType,
@@ -2608,6 +2632,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateChargeV2 {
         ///Amount to charge, in minor units (øre).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         pub currency: Currency,
         ///Text shown to the customer in the app.
@@ -2622,6 +2650,10 @@ pub mod types {
         pub order_id: ::std::option::Option<CreateChargeV2OrderId>,
         ///Days after `due` during which a failed payment is retried; two or more is advised.
         #[serde(rename = "retryDays")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
+        )]
         pub retry_days: i32,
     }
     impl CreateChargeV2 {
@@ -2749,6 +2781,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateChargeV3 {
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///Text shown to the customer in the app.
         pub description: CreateChargeV3Description,
@@ -2771,6 +2807,11 @@ pub mod types {
         #[serde(
             rename = "retryDays",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 14 }>"
         )]
         pub retry_days: ::std::option::Option<i32>,
         #[serde(rename = "transactionType")]
@@ -3335,6 +3376,10 @@ pub mod types {
         pub interval: Interval,
         ///Number of intervals between charges, e.g. interval WEEK and count 2 for every other week. There must be at least one charge a year.
         #[serde(rename = "intervalCount")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
+        )]
         pub interval_count: ::std::num::NonZeroU32,
         ///Set to true when the request comes from a mobile app: the response then gives an app deep link instead of a landing page URL, and the URLs sent are not checked as web URLs.
         #[serde(rename = "isApp", default)]
@@ -4982,6 +5027,11 @@ pub mod types {
         >,
         ///New price in minor units (øre).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub price: ::std::option::Option<i32>,
         ///Longer product description.
         #[serde(
@@ -5004,6 +5054,11 @@ pub mod types {
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
         pub suggested_max_amount: ::std::option::Option<i32>,
     }
@@ -5856,12 +5911,22 @@ pub mod types {
     pub struct PricingRequest {
         ///Fixed price in minor units; required for LEGACY pricing.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: ::std::option::Option<i32>,
         pub currency: CurrencyV3,
         ///Maximum amount suggested to the customer, in minor units; required for VARIABLE pricing.
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
         pub suggested_max_amount: ::std::option::Option<i32>,
         ///Pricing model; decides which other fields are required.
@@ -5959,11 +6024,21 @@ pub mod types {
     pub struct PricingUpdateRequest {
         ///New fixed price in minor units; only for LEGACY pricing.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: ::std::option::Option<i32>,
         ///New suggested maximum in minor units; only for VARIABLE pricing.
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
         pub suggested_max_amount: ::std::option::Option<i32>,
     }
@@ -6101,6 +6176,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RefundRequest {
         ///Amount to refund, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///Text about the refund, shown in the customer's app.
         pub description: RefundRequestDescription,
@@ -6168,6 +6247,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TimePeriod {
         ///Number of units, e.g. unit WEEK and count 2 means two weeks.
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
+        )]
         pub count: ::std::num::NonZeroU32,
         ///Unit of time.
         pub unit: TimePeriodUnit,
@@ -6560,6 +6643,10 @@ pub mod types {
     pub struct VariableAmountV2 {
         ///Maximum amount suggested to the customer, in minor units.
         #[serde(rename = "suggestedMaxAmount")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2000000 }>"
+        )]
         pub suggested_max_amount: i32,
     }
     impl VariableAmountV2 {

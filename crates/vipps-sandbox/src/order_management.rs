@@ -481,16 +481,17 @@ mod tests {
 
     #[test]
     fn checks_line_totals_and_tax() {
-        let line = |total: i64, rate: Option<i64>| -> OrderLine {
-            serde_json::from_value(serde_json::json!({
+        let read = |total: i64, rate: Option<i64>| {
+            serde_json::from_value::<OrderLine>(serde_json::json!({
                 "name": "Socks", "id": "s1", "totalAmount": total,
                 "totalAmountExcludingTax": 800, "totalTaxAmount": 200, "taxRate": rate
             }))
-            .unwrap()
         };
+        let line = |total: i64, rate: Option<i64>| read(total, rate).unwrap();
         assert!(check_line(0, &line(1000, Some(2500))).is_ok());
         assert_eq!(check_line(0, &line(999, Some(2500))).unwrap_err().fields[0].0, "orderLines[0].totalAmount");
         assert_eq!(check_line(1, &line(1000, None)).unwrap_err().fields[0].0, "orderLines[1].taxRate");
-        assert_eq!(check_line(0, &line(1000, Some(10_001))).unwrap_err().fields[0].0, "orderLines[0].taxRate");
+        // Over the spec's `maximum: 10000` the generated type refuses it as the body is read.
+        assert!(read(1000, Some(10_001)).unwrap_err().to_string().contains("greater than the maximum 10000"));
     }
 }
