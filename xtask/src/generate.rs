@@ -692,3 +692,112 @@ fn readme(file: &str, api: &ApiEntry, prepared: &Prepared) -> String {
     }
     out
 }
+
+/// `crates/vipps/src/generated.rs`: the facade's accessor and re-export of every API of the
+/// manifest, each behind the cargo feature named after the API. An API not served in every
+/// environment gets an accessor that returns an error outside them (the facade's `served_in`).
+pub fn facade(apis: &[ApiEntry]) -> String {
+    let accessors = |merchant: bool| {
+        apis.iter().map(move |api| {
+            let feature = &api.name;
+            let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
+            let accessor = format_ident!("{}", api.accessor);
+            let doc = format!("{} (feature `{feature}`).", api.description.trim_end_matches('.'));
+            let client = if merchant {
+                quote!(#krate::Client::from_context(self.context(&#krate::API)))
+            } else {
+                quote!(#krate::Client::from_runtime(self.runtime()))
+            };
+            if api.everywhere() {
+                quote! {
+                    #[doc = #doc]
+                    #[cfg(feature = #feature)]
+                    pub fn #accessor(&self) -> #krate::Client {
+                        #client
+                    }
+                }
+            } else {
+                let note = format!("Served only in {}: an error in another environment (a custom base URL is always allowed).", api.environments.join(" and "));
+                quote! {
+                    #[doc = #doc]
+                    ///
+                    #[doc = #note]
+                    #[cfg(feature = #feature)]
+                    pub fn #accessor(&self) -> Result<#krate::Client, vipps_core::Error> {
+                        crate::client::served_in(self.runtime(), &#krate::API)?;
+                        Ok(#client)
+                    }
+                }
+            }
+        })
+    };
+    let on_vipps = accessors(false);
+    let on_merchant = accessors(true);
+    let reexports = apis.iter().map(|api| {
+        let feature = &api.name;
+        let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
+        let module = format_ident!("{}", api.module);
+        quote! {
+            #[cfg(feature = #feature)]
+            pub use #krate as #module;
+        }
+    });
+    let tokens = quote! {
+        //! The accessor and re-export of each API in `openapi/manifest.toml`.
+        impl crate::Vipps {
+            #(#on_vipps)*
+        }
+        impl crate::Merchant {
+            #(#on_merchant)*
+        }
+        #(#reexports)*
+    };
+    let file: syn::File = syn::parse2(tokens).expect("the facade's generated code parses");
+    format!("{}\n{}", header("openapi/manifest.toml", "//"), prettyplease::unparse(&file))
+}
+
+/// `tests/apis.rs`: every API of the manifest's `API` descriptor, for the workspace tests
+/// (the coverage table is checked against them).
+pub fn test_apis(apis: &[ApiEntry]) -> String {
+    let descriptors = apis.iter().map(|api| {
+        let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
+        quote!(&#krate::API)
+    });
+    let tokens = quote! {
+        /// The `API` descriptor of every API in `openapi/manifest.toml`, in its order.
+        pub static APIS: &[&vipps_core::ApiDescriptor] = &[#(#descriptors),*];
+
+        /// [`APIS`], to iterate over.
+        pub fn apis() -> Vec<&'static vipps_core::ApiDescriptor> {
+            APIS.to_vec()
+        }
+    };
+    let file: syn::File = syn::parse2(tokens).expect("the generated test list parses");
+    format!("{}\n{}", header("openapi/manifest.toml", "//"), prettyplease::unparse(&file))
+}
+
+/// The markers around the generated crates' rows of the README's crate table.
+pub const README_BEGIN: &str = "<!-- generated crates: begin (cargo xtask codegen, from openapi/manifest.toml) -->";
+pub const README_END: &str = "<!-- generated crates: end -->";
+
+/// `readme` with the rows between [`README_BEGIN`] and [`README_END`] written from the manifest.
+pub fn readme_table(readme: &str, apis: &[ApiEntry]) -> Result<String, String> {
+    let (before, rest) = readme.split_once(README_BEGIN).ok_or("README.md lacks the generated crates' begin marker")?;
+    let (_, after) = rest.split_once(README_END).ok_or("README.md lacks the generated crates' end marker")?;
+    let rows: String = apis
+        .iter()
+        .map(|api| {
+            let served = if api.everywhere() { String::new() } else { format!("; {} only", api.environments.join(" and ")) };
+            format!(
+                "| `crates/{}` | `openapi/{}` | {} | `{}()`, feature `{}`{served} |\n",
+                api.crate_name,
+                api.spec,
+                api.description.trim_end_matches('.'),
+                api.accessor,
+                api.name
+            )
+        })
+        .collect();
+    let table = format!("| generated crate | spec | what it is | facade |\n|---|---|---|---|\n{rows}");
+    Ok(format!("{before}{README_BEGIN}\n{table}{README_END}{after}"))
+}

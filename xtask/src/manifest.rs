@@ -28,6 +28,10 @@ pub struct ApiEntry {
     pub headers: Vec<String>,
     /// Where the API is served (`environments`, default both): some of [`ENVIRONMENTS`].
     pub environments: Vec<String>,
+    /// The facade's accessor method (`accessor`, default the name in snake case).
+    pub accessor: String,
+    /// The module the facade re-exports the crate as (`module`, default the name in snake case).
+    pub module: String,
 }
 
 /// The values of `auth`, and the `vipps_core::Auth` variant each becomes.
@@ -54,7 +58,14 @@ impl ApiEntry {
             auth_operations: BTreeMap::new(),
             headers: Vec::new(),
             environments: ENVIRONMENTS.iter().map(|e| e.to_string()).collect(),
+            accessor: name.replace('-', "_"),
+            module: name.replace('-', "_"),
         }
+    }
+
+    /// Whether the API is served in every environment.
+    pub fn everywhere(&self) -> bool {
+        ENVIRONMENTS.iter().all(|e| self.environments.iter().any(|x| x == e))
     }
 }
 
@@ -130,7 +141,14 @@ impl Manifest {
             if environments.is_empty() || environments.iter().any(|e| !ENVIRONMENTS.contains(&e.as_str())) {
                 return Err(bad(format!("environments must be some of {ENVIRONMENTS:?}")));
             }
+            let ident = |k: &str| -> Result<String, String> {
+                let v = t.get(k).and_then(|v| v.as_str()).map_or_else(|| name.replace('-', "_"), str::to_owned);
+                let ok = v.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                ok.then_some(v.clone()).ok_or_else(|| bad(format!("`{k}` = `{v}` is not a snake_case identifier")))
+            };
             apis.push(ApiEntry {
+                accessor: ident("accessor")?,
+                module: ident("module")?,
                 spec: field("spec")?,
                 crate_name: field("crate")?,
                 description: field("description")?,

@@ -50,3 +50,22 @@ fn facts_are_emitted_into_the_descriptor() {
     let err = generate_source_for(file, &text, &m.apis[0]).unwrap_err().to_string();
     assert!(err.contains("noSuchOperation"), "{err}");
 }
+
+#[test]
+fn the_facade_the_test_list_and_the_readme_table_come_from_the_manifest() {
+    let m = parse("environments = [\"production\"]\naccessor = \"x_api\"\n").unwrap();
+    let mut apis = m.apis.clone();
+    apis.push(xtask::manifest::ApiEntry::new("new-thing", "new-thing.yaml", "vipps-new-thing"));
+    let facade = xtask::generate::facade(&apis);
+    assert!(facade.contains("pub fn new_thing(&self) -> vipps_new_thing::Client {"), "{facade}");
+    assert!(facade.contains("#[cfg(feature = \"new-thing\")]\npub use vipps_new_thing as new_thing;"), "{facade}");
+    assert!(facade.contains("pub fn x_api(&self) -> Result<vipps_x::Client, vipps_core::Error> {"), "{facade}");
+    assert!(facade.contains("crate::client::served_in(self.runtime(), &vipps_x::API)?;"));
+    let tests = xtask::generate::test_apis(&apis);
+    assert!(tests.contains("&[&vipps_x::API, &vipps_new_thing::API]"), "{tests}");
+    let readme = format!("# R\n\n{}\nold rows\n{}\nafter\n", xtask::generate::README_BEGIN, xtask::generate::README_END);
+    let table = xtask::generate::readme_table(&readme, &apis).unwrap();
+    assert!(table.contains("| `crates/vipps-new-thing` | `openapi/new-thing.yaml` |") && !table.contains("old rows"), "{table}");
+    assert!(table.contains("`x_api()`, feature `x`; production only") && table.ends_with("-->\nafter\n"), "{table}");
+    assert!(parse("accessor = \"Not-An-Ident\"\n").is_err());
+}
