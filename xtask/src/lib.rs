@@ -1,6 +1,7 @@
 //! The project's automation, as a library so that its tests (and the drift check inside
 //! `cargo test --workspace`) call the same code as `cargo xtask`.
 
+pub mod add;
 pub mod bundle;
 pub mod check;
 pub mod error;
