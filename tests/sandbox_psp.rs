@@ -125,7 +125,7 @@ fn totals(d: &PaymentDetailsRepresentation) -> (i32, i32, i32, i32) {
 fn history(d: &PaymentDetailsRepresentation) -> Vec<(Op, i32, bool)> {
     d.transaction_log_history
         .iter()
-        .map(|e| (e.operation.unwrap(), e.amount.unwrap(), e.operation_success.unwrap()))
+        .map(|e| (e.operation.clone().unwrap(), e.amount.unwrap(), e.operation_success.unwrap()))
         .collect()
 }
 

@@ -178,15 +178,12 @@ pub fn run_progenitor(file: &str, spec: &openapiv3::OpenAPI) -> Result<proc_macr
 /// The formatted `src/lib.rs` for a spec text (used by tests on fixture specs).
 pub fn generate_source(file: &str, text: &str, skip: &[&str]) -> Result<String, SpecError> {
     let prepared = prepare_except(file, text, skip)?;
-    let api = ApiEntry {
-        name: "fixture".into(),
-        spec: file.into(),
-        crate_name: "fixture".into(),
-        description: String::new(),
-        published: String::new(),
-        sha256: String::new(),
-    };
-    generate_lib(file, &api, &prepared)
+    generate_lib(file, &ApiEntry::new("fixture", file, "fixture"), &prepared)
+}
+
+/// The formatted `src/lib.rs` for a spec text with the manifest facts of `api`.
+pub fn generate_source_for(file: &str, text: &str, api: &ApiEntry) -> Result<String, SpecError> {
+    generate_lib(file, api, &prepare(file, text)?)
 }
 
 fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<String, SpecError> {
@@ -194,9 +191,16 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     // Sorted by method name, so that the runtime finds an operation by binary search.
     let mut sorted: Vec<&Operation> = prepared.operations.iter().collect();
     sorted.sort_by(|a, b| a.method_name.cmp(&b.method_name));
+    for op in api.auth_operations.keys() {
+        if !prepared.operations.iter().any(|o| &o.operation_id == op) {
+            return Err(SpecError::new(file, "", format!("manifest: auth-operations names `{op}`, which is not an operationId of {}", api.name)));
+        }
+    }
+    let auth_ident = |kind: &str| format_ident!("{}", crate::manifest::auth_variant(kind).expect("checked when the manifest was read"));
     let descriptors = sorted.into_iter().map(|op| {
         let Operation { method_name, operation_id, http_method, path, status, idempotency_key, .. } = op;
         let status = format_ident!("{}", normalize::camel(status));
+        let auth = auth_ident(api.auth_operations.get(operation_id).unwrap_or(&api.auth));
         quote! {
             ::vipps_core::OperationDescriptor {
                 method_name: #method_name,
@@ -205,18 +209,26 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
                 path: #path,
                 status: ::vipps_core::OperationStatus::#status,
                 idempotency_key: #idempotency_key,
+                auth: ::vipps_core::Auth::#auth,
             }
         }
     });
+    let auth = auth_ident(&api.auth);
+    let headers = api.headers.iter().map(|h| format_ident!("{}", crate::manifest::header_variant(h).expect("checked when the manifest was read")));
+    let (test, production) = (api.environments.iter().any(|e| e == "test"), api.environments.iter().any(|e| e == "production"));
     let name = &api.name;
     let title = &prepared.spec.info.title;
     let version = &prepared.spec.info.version;
     let extra = quote! {
-        /// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+        /// This API and its operations, as the runtime sees them (authentication, managed headers,
+        /// environments, idempotency keys, tracing, status).
         pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             name: #name,
             title: #title,
             version: #version,
+            auth: ::vipps_core::Auth::#auth,
+            headers: &[#(::vipps_core::ManagedHeader::#headers),*],
+            environments: ::vipps_core::Environments { test: #test, production: #production },
             operations: &[#(#descriptors),*],
         };
 
@@ -251,6 +263,9 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     streamline_requests(&mut syntax);
     return_sdk_errors(&mut syntax).map_err(|e| SpecError::new(file, "", format!("return_sdk_errors: {e}")))?;
     redact_secrets(&mut syntax);
+    crate::open_enums::open_response_enums(&mut syntax);
+    crate::open_enums::digit_strings_from_numbers(&mut syntax);
+    crate::open_enums::range_checks(&mut syntax).map_err(|e| SpecError::new(file, "", format!("range_checks: {e}")))?;
     Ok(format!("{}\n{}", header(file, "//"), prettyplease::unparse(&syntax)))
 }
 
@@ -676,4 +691,113 @@ fn readme(file: &str, api: &ApiEntry, prepared: &Prepared) -> String {
         out.push_str(&format!("| {} | `{}` | `{}` | {} |\n", op.http_method, op.path, op.method_name, op.status));
     }
     out
+}
+
+/// `crates/vipps/src/generated.rs`: the facade's accessor and re-export of every API of the
+/// manifest, each behind the cargo feature named after the API. An API not served in every
+/// environment gets an accessor that returns an error outside them (the facade's `served_in`).
+pub fn facade(apis: &[ApiEntry]) -> String {
+    let accessors = |merchant: bool| {
+        apis.iter().map(move |api| {
+            let feature = &api.name;
+            let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
+            let accessor = format_ident!("{}", api.accessor);
+            let doc = format!("{} (feature `{feature}`).", api.description.trim_end_matches('.'));
+            let client = if merchant {
+                quote!(#krate::Client::from_context(self.context(&#krate::API)))
+            } else {
+                quote!(#krate::Client::from_runtime(self.runtime()))
+            };
+            if api.everywhere() {
+                quote! {
+                    #[doc = #doc]
+                    #[cfg(feature = #feature)]
+                    pub fn #accessor(&self) -> #krate::Client {
+                        #client
+                    }
+                }
+            } else {
+                let note = format!("Served only in {}: an error in another environment (a custom base URL is always allowed).", api.environments.join(" and "));
+                quote! {
+                    #[doc = #doc]
+                    ///
+                    #[doc = #note]
+                    #[cfg(feature = #feature)]
+                    pub fn #accessor(&self) -> Result<#krate::Client, vipps_core::Error> {
+                        crate::client::served_in(self.runtime(), &#krate::API)?;
+                        Ok(#client)
+                    }
+                }
+            }
+        })
+    };
+    let on_vipps = accessors(false);
+    let on_merchant = accessors(true);
+    let reexports = apis.iter().map(|api| {
+        let feature = &api.name;
+        let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
+        let module = format_ident!("{}", api.module);
+        quote! {
+            #[cfg(feature = #feature)]
+            pub use #krate as #module;
+        }
+    });
+    let tokens = quote! {
+        //! The accessor and re-export of each API in `openapi/manifest.toml`.
+        impl crate::Vipps {
+            #(#on_vipps)*
+        }
+        impl crate::Merchant {
+            #(#on_merchant)*
+        }
+        #(#reexports)*
+    };
+    let file: syn::File = syn::parse2(tokens).expect("the facade's generated code parses");
+    format!("{}\n{}", header("openapi/manifest.toml", "//"), prettyplease::unparse(&file))
+}
+
+/// `tests/apis.rs`: every API of the manifest's `API` descriptor, for the workspace tests
+/// (the coverage table is checked against them).
+pub fn test_apis(apis: &[ApiEntry]) -> String {
+    let descriptors = apis.iter().map(|api| {
+        let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
+        quote!(&#krate::API)
+    });
+    let tokens = quote! {
+        /// The `API` descriptor of every API in `openapi/manifest.toml`, in its order.
+        pub static APIS: &[&vipps_core::ApiDescriptor] = &[#(#descriptors),*];
+
+        /// [`APIS`], to iterate over.
+        pub fn apis() -> Vec<&'static vipps_core::ApiDescriptor> {
+            APIS.to_vec()
+        }
+    };
+    let file: syn::File = syn::parse2(tokens).expect("the generated test list parses");
+    format!("{}\n{}", header("openapi/manifest.toml", "//"), prettyplease::unparse(&file))
+}
+
+/// The markers around the generated crates' rows of the README's crate table.
+pub const README_BEGIN: &str = "<!-- generated crates: begin (cargo xtask codegen, from openapi/manifest.toml) -->";
+pub const README_END: &str = "<!-- generated crates: end -->";
+
+/// `readme` with the rows between [`README_BEGIN`] and [`README_END`] written from the manifest.
+pub fn readme_table(readme: &str, apis: &[ApiEntry]) -> Result<String, String> {
+    let (before, rest) = readme.split_once(README_BEGIN).ok_or("README.md lacks the generated crates' begin marker")?;
+    let (_, after) = rest.split_once(README_END).ok_or("README.md lacks the generated crates' end marker")?;
+    let rows: String = apis
+        .iter()
+        .map(|api| {
+            let served = if api.everywhere() { String::new() } else { format!("; {} only", api.environments.join(" and ")) };
+            format!(
+                "| `crates/{}` | `openapi/{}` | {} | `{}()`, feature `{}`{served} |\n",
+                api.crate_name,
+                api.spec,
+                api.description.trim_end_matches('.'),
+                api.accessor,
+                api.name
+            )
+        })
+        .collect();
+    let table = format!("| generated crate | spec | what it is | facade |\n|---|---|---|---|\n{rows}");
+    Ok(format!("{before}{README_BEGIN}\n{table}{README_END}{after}"))
 }

@@ -1,6 +1,7 @@
 //! The project's automation, as a library so that its tests (and the drift check inside
 //! `cargo test --workspace`) call the same code as `cargo xtask`.
 
+pub mod add;
 pub mod bundle;
 pub mod check;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod generate;
 pub mod load;
 pub mod manifest;
 pub mod normalize;
+pub mod open_enums;
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +93,13 @@ pub fn generate_all(root: &Path, only: Option<&str>) -> Result<Generated, String
         }
     }
     let mut out = Generated::default();
+    out.files.insert(PathBuf::from("crates/vipps/src/generated.rs"), generate::facade(&manifest.apis));
+    out.files.insert(PathBuf::from("tests/apis.rs"), generate::test_apis(&manifest.apis));
+    // The README's crate table, where the README has the markers for it.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    if readme.contains(generate::README_BEGIN) {
+        out.files.insert(PathBuf::from("README.md"), generate::readme_table(&readme, &manifest.apis)?);
+    }
     for api in manifest.apis.iter().filter(|a| only.is_none_or(|n| n == a.name)) {
         match generate::generate_crate(root, api) {
             Ok(f) => out.files.extend(f),
@@ -133,8 +142,13 @@ pub fn drift(root: &Path, files: &Files) -> Vec<String> {
             diffs.push(format!("drift in {name}:\n{diff}"));
         }
     }
-    let crate_dirs: std::collections::BTreeSet<PathBuf> =
-        files.keys().filter_map(|p| p.components().take(2).collect::<PathBuf>().into()).collect();
+    // A generated crate is the directory of a generated `Cargo.toml`; the other generated files
+    // (the facade's `generated.rs`, `tests/apis.rs`, the README) sit among hand-written ones.
+    let crate_dirs: std::collections::BTreeSet<PathBuf> = files
+        .keys()
+        .filter(|p| p.file_name().is_some_and(|n| n == "Cargo.toml"))
+        .filter_map(|p| p.parent().map(PathBuf::from))
+        .collect();
     for dir in crate_dirs {
         for extra in list_files(&root.join(&dir)) {
             let rel = extra.strip_prefix(root).unwrap_or(&extra).to_owned();

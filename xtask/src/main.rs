@@ -36,6 +36,14 @@ enum Command {
         #[arg(long)]
         from: Option<String>,
     },
+    /// Add an API: manifest entry, fetch, wiring (workspace, facade feature, tests) and codegen.
+    Add {
+        /// The API's name (lowercase, dashes): the crate is `vipps-<name>`, the spec `<name>.yaml`.
+        name: String,
+        /// The published document: an http(s) URL or a file.
+        #[arg(long)]
+        from: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +58,16 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Codegen { check, api } => codegen(root, check, api.as_deref()),
+        Command::Add { name, from } => match xtask::add::run(&root, &name, &from) {
+            Ok(lines) => {
+                lines.iter().for_each(|l| println!("{l}"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("add: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Fetch { api, from } => match xtask::fetch::run(&root, api.as_deref(), from.as_deref()) {
             Ok(lines) => {
                 lines.iter().for_each(|l| println!("{l}"));

@@ -20,6 +20,63 @@ pub struct ApiEntry {
     pub published: String,
     /// SHA-256 of the published document as last fetched.
     pub sha256: String,
+    /// How the API authenticates (`auth`, default `bearer-token`): one of [`AUTH_KINDS`].
+    pub auth: String,
+    /// Operations that authenticate otherwise, by operationId (`auth-operations`).
+    pub auth_operations: BTreeMap<String, String>,
+    /// Extra managed headers the API takes (`headers`): some of [`MANAGED_HEADERS`].
+    pub headers: Vec<String>,
+    /// Where the API is served (`environments`, default both): some of [`ENVIRONMENTS`].
+    pub environments: Vec<String>,
+    /// The facade's accessor method (`accessor`, default the name in snake case).
+    pub accessor: String,
+    /// The module the facade re-exports the crate as (`module`, default the name in snake case).
+    pub module: String,
+}
+
+/// The values of `auth`, and the `vipps_core::Auth` variant each becomes.
+pub const AUTH_KINDS: &[(&str, &str)] =
+    &[("bearer-token", "BearerToken"), ("client-headers", "ClientHeaders"), ("basic", "Basic"), ("none", "None")];
+
+/// The values of `headers`, and the `vipps_core::ManagedHeader` variant each becomes.
+pub const MANAGED_HEADERS: &[(&str, &str)] = &[("Psp-Id", "PspId")];
+
+/// The values of `environments`.
+pub const ENVIRONMENTS: &[&str] = &["test", "production"];
+
+impl ApiEntry {
+    /// An entry with the defaults of every optional field (used for fixture specs).
+    pub fn new(name: &str, spec: &str, crate_name: &str) -> Self {
+        Self {
+            name: name.into(),
+            spec: spec.into(),
+            crate_name: crate_name.into(),
+            description: String::new(),
+            published: String::new(),
+            sha256: String::new(),
+            auth: "bearer-token".into(),
+            auth_operations: BTreeMap::new(),
+            headers: Vec::new(),
+            environments: ENVIRONMENTS.iter().map(|e| e.to_string()).collect(),
+            accessor: name.replace('-', "_"),
+            module: name.replace('-', "_"),
+        }
+    }
+
+    /// Whether the API is served in every environment.
+    pub fn everywhere(&self) -> bool {
+        ENVIRONMENTS.iter().all(|e| self.environments.iter().any(|x| x == e))
+    }
+}
+
+/// The `vipps_core::Auth` variant of an `auth` value.
+pub fn auth_variant(kind: &str) -> Option<&'static str> {
+    AUTH_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
+}
+
+/// The `vipps_core::ManagedHeader` variant of a `headers` value.
+pub fn header_variant(name: &str) -> Option<&'static str> {
+    MANAGED_HEADERS.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
 }
 
 /// The manifest file, parsed, with the document kept for round-trip edits.
@@ -52,13 +109,56 @@ impl Manifest {
                     .map(str::to_owned)
                     .ok_or_else(|| format!("{}: api[{i}] lacks string field `{k}`", path.display()))
             };
+            let name = field("name")?;
+            let bad = |what: String| format!("{}: api `{name}`: {what}", path.display());
+            let strings = |k: &str| -> Result<Option<Vec<String>>, String> {
+                let Some(item) = t.get(k) else { return Ok(None) };
+                let list = item.as_array().ok_or_else(|| bad(format!("`{k}` is not a list")))?;
+                list.iter()
+                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad(format!("`{k}` holds a non-string"))))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            };
+            let auth = t.get("auth").and_then(|v| v.as_str()).unwrap_or("bearer-token").to_owned();
+            let known = || AUTH_KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+            if auth_variant(&auth).is_none() {
+                return Err(bad(format!("auth `{auth}` is not one of {}", known())));
+            }
+            let mut auth_operations = BTreeMap::new();
+            if let Some(item) = t.get("auth-operations") {
+                let table = item.as_table_like().ok_or_else(|| bad("`auth-operations` is not a table".into()))?;
+                for (op, v) in table.iter() {
+                    let kind = v.as_str().filter(|k| auth_variant(k).is_some());
+                    let kind = kind.ok_or_else(|| bad(format!("auth-operations.{op} is not one of {}", known())))?;
+                    auth_operations.insert(op.to_owned(), kind.to_owned());
+                }
+            }
+            let headers = strings("headers")?.unwrap_or_default();
+            if let Some(h) = headers.iter().find(|h| header_variant(h).is_none()) {
+                return Err(bad(format!("header `{h}` is not one the runtime manages ({})", MANAGED_HEADERS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))));
+            }
+            let environments = strings("environments")?.unwrap_or_else(|| ENVIRONMENTS.iter().map(|e| e.to_string()).collect());
+            if environments.is_empty() || environments.iter().any(|e| !ENVIRONMENTS.contains(&e.as_str())) {
+                return Err(bad(format!("environments must be some of {ENVIRONMENTS:?}")));
+            }
+            let ident = |k: &str| -> Result<String, String> {
+                let v = t.get(k).and_then(|v| v.as_str()).map_or_else(|| name.replace('-', "_"), str::to_owned);
+                let ok = v.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                ok.then_some(v.clone()).ok_or_else(|| bad(format!("`{k}` = `{v}` is not a snake_case identifier")))
+            };
             apis.push(ApiEntry {
-                name: field("name")?,
+                accessor: ident("accessor")?,
+                module: ident("module")?,
                 spec: field("spec")?,
                 crate_name: field("crate")?,
                 description: field("description")?,
                 published: field("published")?,
                 sha256: field("sha256").unwrap_or_default(),
+                auth,
+                auth_operations,
+                headers,
+                environments,
+                name,
             });
         }
         Ok(Self { path: path.to_owned(), doc, apis })

@@ -179,6 +179,31 @@ pub const RULES: &[Rule] = &[
         apply: string_enums,
     },
     Rule {
+        name: "anchor-character-class-patterns",
+        reason: "A JSON Schema `pattern` is unanchored: it needs only to match somewhere in the \
+                 value. PSP's `pspTransactionId` has `pattern: \"[a-z0-9]\"`, which every value \
+                 with one lowercase letter or digit matches (`\"ABC def\"` passed), while the \
+                 document means the characters the id is made of. A pattern that is a single \
+                 character class, alone or with a quantifier, is therefore anchored to the whole \
+                 value: `[a-z0-9]` becomes `^[a-z0-9]+$` (`+`, or `*` when the schema allows an \
+                 empty value with `minLength: 0`), `[a-z]{1,5}` becomes `^[a-z]{1,5}$`. Other \
+                 unanchored patterns keep their search meaning.",
+        apply: anchor_character_class_patterns,
+    },
+    Rule {
+        name: "range-notes",
+        reason: "typify checks string length and pattern but generates a plain integer for \
+                 `minimum`/`maximum`, so a Recurring charge of 99 øre (`minimum: 100`) was built, \
+                 sent and refused by the API. For each integer property with bounds, the rule \
+                 appends a note `x-vipps-range: MIN..=MAX` to the property's description, which \
+                 typify carries to the field's doc comment; the generator (`range_checks`) \
+                 removes the note and gives the field serde functions that check the bounds on \
+                 deserialization and on serialization, so a value out of range is refused before \
+                 anything is sent. (`exclusiveMinimum`/`exclusiveMaximum` narrow the bound by \
+                 one.) Query and path parameters are left to progenitor.",
+        apply: range_notes,
+    },
+    Rule {
         name: "nullable-component-schemas",
         reason: "For a nullable component schema, typify emits a wrapper `Name(Option<…>)` and an \
                  inner type, and names both after the schema's `title` when it equals the schema \
@@ -749,6 +774,79 @@ fn string_enums(doc: &mut Value, cx: &Context) -> Result<(), SpecError> {
         }
     });
     failure.map_or(Ok(()), Err)
+}
+
+/// The marker `range-notes` appends to a description, read by `generate::range_checks`.
+pub const RANGE_NOTE: &str = "x-vipps-range: ";
+
+/// `[class]` with an optional quantifier, and the quantifier, for a pattern that is nothing else.
+fn lone_character_class(pattern: &str) -> Option<(&str, &str)> {
+    let rest = pattern.strip_prefix('[')?;
+    let mut escaped = false;
+    let end = rest.char_indices().find_map(|(i, c)| match c {
+        _ if escaped => {
+            escaped = false;
+            None
+        }
+        '\\' => {
+            escaped = true;
+            None
+        }
+        ']' if i > 0 => Some(i),
+        _ => None,
+    })?;
+    let (class, quantifier) = pattern.split_at(end + 2);
+    let counted = quantifier.strip_prefix('{').and_then(|q| q.strip_suffix('}')).is_some_and(|q| {
+        !q.is_empty() && q.split(',').count() <= 2 && q.chars().all(|c| c.is_ascii_digit() || c == ',')
+    });
+    (class[1..end + 1].chars().all(|c| c != '[') && (quantifier.is_empty() || ["+", "*"].contains(&quantifier) || counted))
+        .then_some((class, quantifier))
+}
+
+fn anchor_character_class_patterns(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    walk_schemas(doc, "", &mut |_, map| {
+        let Some(pattern) = map.get("pattern").and_then(Value::as_str) else { return };
+        let Some((class, quantifier)) = lone_character_class(pattern) else { return };
+        let quantifier = match quantifier {
+            "" if map.get("minLength").and_then(Value::as_u64) == Some(0) => "*",
+            "" => "+",
+            q => q,
+        };
+        let anchored = format!("^{class}{quantifier}$");
+        map.insert("pattern".into(), Value::String(anchored));
+    });
+    Ok(())
+}
+
+fn range_notes(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    fn bound(map: &Map<String, Value>, key: &str, exclusive: &str, step: i64) -> Option<i64> {
+        let value = map.get(key)?;
+        let value = value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))?;
+        let exclusive = map.get(exclusive) == Some(&Value::Bool(true));
+        Some(if exclusive { value + step } else { value })
+    }
+    walk_schemas(doc, "", &mut |_, map| {
+        let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) else { return };
+        for property in properties.values_mut() {
+            let Some(p) = property.as_object_mut() else { continue };
+            if p.get("type").and_then(Value::as_str) != Some("integer") {
+                continue;
+            }
+            let (min, max) = (bound(p, "minimum", "exclusiveMinimum", 1), bound(p, "maximum", "exclusiveMaximum", -1));
+            if min.is_none() && max.is_none() {
+                continue;
+            }
+            let note = format!(
+                "{RANGE_NOTE}{}..{}",
+                min.map(|m| m.to_string()).unwrap_or_default(),
+                max.map(|m| format!("={m}")).unwrap_or_default()
+            );
+            let description = p.get("description").and_then(Value::as_str).unwrap_or_default();
+            let description = if description.is_empty() { note } else { format!("{description}\n\n{note}") };
+            p.insert("description".into(), Value::String(description));
+        }
+    });
+    Ok(())
 }
 
 fn nullable_component_schemas(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {

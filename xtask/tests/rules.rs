@@ -293,3 +293,48 @@ fn keep_non_json_accept() {
     let stripped = generate_source(&file, &plain, &["keep-non-json-accept"]).unwrap();
     assert_eq!(stripped.matches("pub fn accept<").count(), 0);
 }
+
+#[test]
+fn anchor_character_class_patterns() {
+    let (file, text) = fixture("ranges.yaml");
+    let with = normalized("ranges.yaml");
+    let pattern = |doc: &Value, p: &str| doc.pointer(&format!("/components/schemas/Charge/properties/{p}/pattern")).unwrap().clone();
+    assert_eq!(pattern(&with, "reference"), "^[a-z0-9]+$");
+    assert_eq!(pattern(&with, "code"), "^[A-Z]{2,3}$");
+    assert_eq!(pattern(&with, "label"), "^[a-z]+$", "an anchored pattern is kept");
+    assert_eq!(pattern(&with, "note"), "ab|cd", "another unanchored pattern keeps its search meaning");
+    // Without the rule the generated check is the unanchored search, which "ABC def" passes.
+    let without = generate_source(&file, &text, &["anchor-character-class-patterns"]).unwrap();
+    assert!(without.contains(r#"Regex::new("[a-z0-9]")"#));
+    let regex = regress::Regex::new("[a-z0-9]").unwrap();
+    assert!(regex.find("ABC def").is_some(), "the unanchored pattern accepts it");
+    let code = generate_source(&file, &text, &[]).unwrap();
+    assert!(code.contains(r#"Regex::new("^[a-z0-9]+$")"#));
+    assert!(regress::Regex::new("^[a-z0-9]+$").unwrap().find("ABC def").is_none());
+}
+
+#[test]
+fn range_notes() {
+    let (file, text) = fixture("ranges.yaml");
+    let with = normalized("ranges.yaml");
+    let description = with.pointer("/components/schemas/Charge/properties/amount/description").unwrap();
+    assert_eq!(description, "Amount in minor units.\n\nx-vipps-range: 100..=2000000");
+    let retry = with.pointer("/components/schemas/Charge/properties/retryDays/description").unwrap();
+    assert_eq!(retry, "x-vipps-range: 0..=14", "an exclusive maximum is narrowed by one");
+    // Without the rule the amount is a plain integer that nothing checks.
+    let without = generate_source(&file, &text, &["range-notes"]).unwrap();
+    assert!(!without.contains("vipps_core::hooks::range"));
+    let code = generate_source(&file, &text, &[]).unwrap();
+    assert!(code.contains(r#"deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2000000 }>""#), "{code}");
+    assert!(code.contains(r#"serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2000000 }>""#));
+    assert!(code.contains(r#"default,"#) && code.contains("range::deserialize_option::<_, _, { 0 }, { 14 }>"), "an optional field");
+    assert!(code.contains("///Amount in minor units.") && !code.contains("x-vipps-range"), "the note leaves the docs");
+    // A required nullable field: typify's `Option::deserialize` (which keeps it required) is
+    // replaced by the range check, without `default`.
+    let tip = &code[code.find("pub struct Charge {").unwrap()..];
+    let tip = &tip[..tip.find("pub tip_amount:").unwrap()];
+    let tip = &tip[tip.rfind("pub ").unwrap()..];
+    assert!(!tip.contains("Option::deserialize") && !tip.contains("default"), "{tip}");
+    assert!(tip.contains("range::deserialize_option::<_, _, { 0 }, { i64::MAX }>"), "{tip}");
+    assert!(tip.contains(r#"rename = "tipAmount""#), "other serde attributes stay: {tip}");
+}

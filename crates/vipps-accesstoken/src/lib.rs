@@ -737,11 +737,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "accesstoken",
     title: "Access token",
     version: "2.0.0",
+    auth: ::vipps_core::Auth::Basic,
+    headers: &[],
+    environments: ::vipps_core::Environments {
+        test: true,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_authorization_token_using_post",
@@ -750,6 +757,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/accesstoken/get",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::ClientHeaders,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_token",
@@ -758,6 +766,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/miami/v1/token",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::Basic,
         },
     ],
 };

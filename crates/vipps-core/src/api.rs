@@ -11,6 +11,57 @@ pub enum OperationStatus {
     Proposal,
 }
 
+/// How a request authenticates; the runtime sets the headers it needs.
+///
+/// Declared per API in `openapi/manifest.toml` (`auth`, with `auth-operations` for the
+/// operations of an API that authenticate otherwise) and emitted into each operation's
+/// descriptor: the runtime never decides this from an API's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// `Authorization: Bearer <access token>` from the token cache, and
+    /// `Ocp-Apim-Subscription-Key` (most APIs).
+    BearerToken,
+    /// The client id and secret as `client_id` and `client_secret` headers, and
+    /// `Ocp-Apim-Subscription-Key` (`POST /accesstoken/get`, Checkout).
+    ClientHeaders,
+    /// `Authorization: Basic` of the client id and secret (`POST /miami/v1/token`).
+    Basic,
+    /// No credentials.
+    None,
+}
+
+/// A header the runtime sets from its configuration on the requests of the APIs that take it
+/// (besides the credentials, `Merchant-Serial-Number` and `Vipps-System-*`, which every API gets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManagedHeader {
+    /// `Psp-Id`, when the runtime has one configured (the PSP API).
+    PspId,
+}
+
+/// The environments in which an API is served. A custom base URL (the sandbox, a mock
+/// server) is allowed for every API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Environments {
+    /// Served at `https://apitest.vipps.no`.
+    pub test: bool,
+    /// Served at `https://api.vipps.no`.
+    pub production: bool,
+}
+
+impl Environments {
+    /// Served in both the test environment and production.
+    pub const ALL: Self = Self { test: true, production: true };
+
+    /// Whether the API can be called in `environment`.
+    pub fn allows(&self, environment: &crate::Environment) -> bool {
+        match environment {
+            crate::Environment::Test => self.test,
+            crate::Environment::Production => self.production,
+            crate::Environment::Custom(_) => true,
+        }
+    }
+}
+
 /// One operation of a generated client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperationDescriptor {
@@ -26,6 +77,9 @@ pub struct OperationDescriptor {
     pub status: OperationStatus,
     /// Whether the operation takes an `Idempotency-Key` header.
     pub idempotency_key: bool,
+    /// How the operation authenticates: the API's [`ApiDescriptor::auth`], unless the
+    /// manifest says otherwise for this operation.
+    pub auth: Auth,
 }
 
 /// One generated API.
@@ -37,6 +91,12 @@ pub struct ApiDescriptor {
     pub title: &'static str,
     /// The spec's version.
     pub version: &'static str,
+    /// How the API's operations authenticate, unless an operation says otherwise.
+    pub auth: Auth,
+    /// The extra headers the runtime sets on this API's requests.
+    pub headers: &'static [ManagedHeader],
+    /// Where the API is served.
+    pub environments: Environments,
     /// Every operation of the API; the generated tables are sorted by `method_name`.
     pub operations: &'static [OperationDescriptor],
 }
@@ -53,6 +113,17 @@ impl ApiDescriptor {
             Err(_) => ops.iter().find(|o| o.method_name == method_name),
         }
     }
+
+    /// How the operation whose generated method is `method_name` authenticates (the API's
+    /// default for a name the table does not hold).
+    pub fn auth_of(&self, method_name: &str) -> Auth {
+        self.operation(method_name).map_or(self.auth, |o| o.auth)
+    }
+
+    /// Whether the API takes the managed header `header`.
+    pub fn takes(&self, header: ManagedHeader) -> bool {
+        self.headers.contains(&header)
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +138,7 @@ mod tests {
             path: "/",
             status: OperationStatus::Current,
             idempotency_key: false,
+            auth: Auth::BearerToken,
         }
     }
 
@@ -76,7 +148,15 @@ mod tests {
     #[test]
     fn operations_are_found_in_sorted_and_unsorted_tables() {
         for operations in [&SORTED[..], &UNSORTED[..]] {
-            let api = ApiDescriptor { name: "t", title: "t", version: "1", operations };
+            let api = ApiDescriptor {
+                name: "t",
+                title: "t",
+                version: "1",
+                auth: Auth::BearerToken,
+                headers: &[],
+                environments: Environments::ALL,
+                operations,
+            };
             for name in ["cancel", "create", "get", "list"] {
                 assert_eq!(api.operation(name).map(|o| o.method_name), Some(name));
             }

@@ -262,6 +262,17 @@ impl Error {
             };
         }
         if e.is_builder() {
+            // A body or query that does not serialize says why (a generated enum's `Unknown`
+            // value, which is never sent, names itself); other sources may quote a URL.
+            let mut next: Option<&(dyn StdError + 'static)> = e.source();
+            while let Some(err) = next {
+                if err.is::<serde_json::Error>() || err.is::<serde_urlencoded::ser::Error>() {
+                    return Error::InvalidInput {
+                        message: format!("the request could not be built: {err}"),
+                    };
+                }
+                next = err.source();
+            }
             return Error::InvalidInput {
                 message: format!("the request could not be built: {}", short(&e)),
             };

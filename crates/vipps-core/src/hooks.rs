@@ -2,8 +2,9 @@
 //! [`decode`], [`error_response`] and [`unexpected_response`] for its result, and [`query`]
 //! while building the request (see `return_sdk_errors` and `streamline_requests` in `xtask`).
 //!
-//! [`send`] prepares the request (token, subscription key, merchant serial number, `Psp-Id`,
-//! `Vipps-System-*`, idempotency key) and runs the attempts: retries with backoff, one token
+//! [`send`] prepares the request (the credentials the API's descriptor names, subscription key,
+//! merchant serial number, the descriptor's extra headers such as `Psp-Id`, `Vipps-System-*`,
+//! idempotency key) and runs the attempts: retries with backoff, one token
 //! refetch on 401 where a resend is safe, time limits over everything the call waits for, the
 //! body read within the size limit, and a tracing span. Every failure is an [`Error`].
 
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
+use crate::api::{Auth, ManagedHeader};
 use crate::config::{IdempotencyKey, RetryPolicy};
 use crate::context::Context;
 use crate::error::Error;
@@ -59,8 +61,10 @@ async fn prepare(
             }
         }
     }
-    let token = match (api.name, operation) {
-        ("accesstoken", "fetch_authorization_token_using_post") => {
+    // How the call authenticates and which extra headers it takes come from the descriptor
+    // the generator wrote from `openapi/manifest.toml`, never from the API's name.
+    let token = match api.auth_of(operation) {
+        Auth::ClientHeaders => {
             headers.insert(CLIENT_ID.clone(), runtime.client_id_header().clone());
             headers.insert(
                 CLIENT_SECRET.clone(),
@@ -72,11 +76,12 @@ async fn prepare(
             );
             None
         }
-        ("accesstoken", _) => {
+        Auth::Basic => {
             headers.insert(AUTHORIZATION, runtime.basic_header().clone());
             None
         }
-        _ => {
+        Auth::None => None,
+        Auth::BearerToken => {
             let token = current_token(ctx, deadline).await?;
             let headers = request.headers_mut();
             headers.insert(AUTHORIZATION, token.bearer_header().clone());
@@ -91,8 +96,14 @@ async fn prepare(
     if let Some(msn) = ctx.merchant_header() {
         headers.insert(MERCHANT_SERIAL_NUMBER.clone(), msn.clone());
     }
-    if let (Some(psp), "psp") = (runtime.psp_id_header(), api.name) {
-        headers.insert(PSP_ID.clone(), psp.clone());
+    for header in api.headers {
+        match header {
+            ManagedHeader::PspId => {
+                if let Some(psp) = runtime.psp_id_header() {
+                    headers.insert(PSP_ID.clone(), psp.clone());
+                }
+            }
+        }
     }
     for (name, value) in runtime.system_headers() {
         headers.insert(name.clone(), value.clone());
@@ -122,6 +133,138 @@ pub fn query<T: serde::Serialize + ?Sized>(
     match serde_urlencoded::to_string(param) {
         Ok(pairs) if pairs.is_empty() => builder,
         _ => builder.query(param),
+    }
+}
+
+/// The `serialize_with` of the `Unknown(String)` variant that `cargo xtask codegen` adds to
+/// the enums a response can hold (see `open_enums` in `xtask`): a value the SDK does not know
+/// is kept when read, but never written, so a request sends only the values the API lists.
+pub fn refuse_unknown<S: serde::Serializer>(value: &str, _serializer: S) -> Result<S::Ok, S::Error> {
+    Err(serde::ser::Error::custom(format!(
+        "`{value}` is a value the API sent that this SDK does not know; it is not sent"
+    )))
+}
+
+/// Reads a string of digits from a JSON string or a non-negative JSON integer, for the string
+/// types whose pattern admits only digits (Management sends `msn` as a number in its sales
+/// unit lists; see `open_enums` in `xtask`). The generated type checks the result as usual.
+pub fn digit_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Digits;
+    impl serde::de::Visitor<'_> for Digits {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or a non-negative integer")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    deserializer.deserialize_any(Digits)
+}
+
+/// Bounds checks for the integer fields that have a `minimum` or `maximum` in the spec, which
+/// typify does not enforce: `cargo xtask codegen` (`range-notes` and `range_checks` in `xtask`)
+/// gives such a field these functions as its serde `deserialize_with` and `serialize_with`, so
+/// a value out of range neither decodes nor is sent. An absent bound is `i64::MIN`/`i64::MAX`.
+pub mod range {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// An integer a bound applies to.
+    pub trait Bounded: std::fmt::Display {
+        /// The value, widened.
+        fn widened(&self) -> i128;
+    }
+
+    macro_rules! bounded {
+        ($($t:ty),*) => {$(
+            impl Bounded for $t {
+                fn widened(&self) -> i128 {
+                    i128::from(*self)
+                }
+            }
+        )*};
+    }
+    bounded!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+    macro_rules! bounded_non_zero {
+        ($($t:ty),*) => {$(
+            impl Bounded for $t {
+                fn widened(&self) -> i128 {
+                    i128::from(self.get())
+                }
+            }
+        )*};
+    }
+    bounded_non_zero!(
+        std::num::NonZeroU8,
+        std::num::NonZeroU16,
+        std::num::NonZeroU32,
+        std::num::NonZeroU64,
+        std::num::NonZeroI32,
+        std::num::NonZeroI64
+    );
+
+    fn check<T: Bounded>(value: &T, min: i64, max: i64) -> Result<(), String> {
+        let v = value.widened();
+        if v < i128::from(min) {
+            Err(format!("{value} is less than the minimum {min}"))
+        } else if v > i128::from(max) {
+            Err(format!("{value} is greater than the maximum {max}"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads a value and checks it against `MIN..=MAX`.
+    pub fn deserialize<'de, D, T, const MIN: i64, const MAX: i64>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Bounded,
+    {
+        let value = T::deserialize(deserializer)?;
+        check(&value, MIN, MAX).map_err(serde::de::Error::custom)?;
+        Ok(value)
+    }
+
+    /// Writes a value that is within `MIN..=MAX`, and fails on any other.
+    pub fn serialize<T, S, const MIN: i64, const MAX: i64>(value: &T, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        T: Serialize + Bounded,
+        S: Serializer,
+    {
+        check(value, MIN, MAX).map_err(serde::ser::Error::custom)?;
+        value.serialize(serializer)
+    }
+
+    /// [`deserialize`] for an optional field.
+    pub fn deserialize_option<'de, D, T, const MIN: i64, const MAX: i64>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Bounded,
+    {
+        let value = Option::<T>::deserialize(deserializer)?;
+        if let Some(v) = &value {
+            check(v, MIN, MAX).map_err(serde::de::Error::custom)?;
+        }
+        Ok(value)
+    }
+
+    /// [`serialize`] for an optional field.
+    pub fn serialize_option<T, S, const MIN: i64, const MAX: i64>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        T: Serialize + Bounded,
+        S: Serializer,
+    {
+        if let Some(v) = value {
+            check(v, MIN, MAX).map_err(serde::ser::Error::custom)?;
+        }
+        value.serialize(serializer)
     }
 }
 
@@ -462,6 +605,72 @@ mod tests {
             url(http.get(base).query(&QueryParam::new("status", &none))),
             base
         );
+    }
+
+    /// The headers `prepare` sets come from the descriptor: an API named anything that
+    /// declares `Psp-Id`, Basic auth and one operation on client-id/secret headers gets them.
+    #[tokio::test]
+    async fn headers_follow_the_descriptor_not_the_name() {
+        use crate::api::{ApiDescriptor, Environments, OperationDescriptor, OperationStatus};
+        const fn op(method_name: &'static str, auth: Auth) -> OperationDescriptor {
+            OperationDescriptor {
+                method_name,
+                operation_id: method_name,
+                http_method: "POST",
+                path: "/",
+                status: OperationStatus::Current,
+                idempotency_key: false,
+                auth,
+            }
+        }
+        static API: ApiDescriptor = ApiDescriptor {
+            name: "anything-at-all",
+            title: "t",
+            version: "1",
+            auth: Auth::Basic,
+            headers: &[ManagedHeader::PspId],
+            environments: Environments::ALL,
+            operations: &[op("basic_op", Auth::Basic), op("headers_op", Auth::ClientHeaders), op("open_op", Auth::None)],
+        };
+        static PLAIN: ApiDescriptor = ApiDescriptor { name: "psp", headers: &[], ..API };
+        let runtime = crate::Runtime::builder()
+            .client_id("id-1")
+            .client_secret("secret-1")
+            .subscription_key("sub-1")
+            .psp_id("psp-1")
+            .base_url("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let prepared = |api: &'static ApiDescriptor, operation: &'static str| {
+            let runtime = runtime.clone();
+            async move {
+                let ctx = Context::new(runtime, api);
+                let mut request = reqwest::Request::new(Method::POST, "http://127.0.0.1:1/".parse().unwrap());
+                let token = prepare(&ctx, &mut request, operation, &Deadline::new(None)).await.unwrap();
+                assert!(token.is_none(), "no bearer token for {operation}");
+                request.headers().clone()
+            }
+        };
+        let basic = prepared(&API, "basic_op").await;
+        use base64::Engine as _;
+        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("id-1:secret-1"));
+        assert_eq!(basic[AUTHORIZATION], expected.as_str());
+        assert_eq!(basic[&PSP_ID], "psp-1");
+        assert!(!basic.contains_key(&CLIENT_ID) && !basic.contains_key(&SUBSCRIPTION_KEY));
+        let with_headers = prepared(&API, "headers_op").await;
+        assert_eq!(with_headers[&CLIENT_ID], "id-1");
+        assert_eq!(with_headers[&CLIENT_SECRET], "secret-1");
+        assert_eq!(with_headers[&SUBSCRIPTION_KEY], "sub-1");
+        assert_eq!(with_headers[&PSP_ID], "psp-1");
+        assert!(!with_headers.contains_key(AUTHORIZATION));
+        // An operation the table does not list takes the API's default.
+        let unlisted = prepared(&API, "not_in_the_table").await;
+        assert_eq!(unlisted[AUTHORIZATION], expected.as_str());
+        let open = prepared(&API, "open_op").await;
+        assert!(!open.contains_key(AUTHORIZATION) && !open.contains_key(&CLIENT_ID) && !open.contains_key(&SUBSCRIPTION_KEY));
+        // Named `psp` but declaring no `Psp-Id`: none is sent.
+        let plain = prepared(&PLAIN, "basic_op").await;
+        assert!(!plain.contains_key(&PSP_ID));
     }
 
     #[tokio::test]

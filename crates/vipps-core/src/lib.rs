@@ -22,7 +22,7 @@ mod problem;
 mod runtime;
 mod token;
 
-pub use api::{ApiDescriptor, OperationDescriptor, OperationStatus};
+pub use api::{ApiDescriptor, Auth, Environments, ManagedHeader, OperationDescriptor, OperationStatus};
 pub use config::{Environment, IdempotencyKey, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint};
 pub use context::Context;
 pub use error::{Error, Limit, TransportKind};

@@ -379,7 +379,7 @@ account number, without spaces.*/
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -717,7 +717,6 @@ The scheme has the form `business:<country code>:<type>`.*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -731,6 +730,10 @@ The scheme has the form `business:<country code>:<type>`.*/
         PartnerPlus,
         #[serde(rename = "Partner Premium")]
         PartnerPremium,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for GetPartnerResponseLevel {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -738,6 +741,7 @@ The scheme has the form `business:<country code>:<type>`.*/
                 Self::Partner => f.write_str("Partner"),
                 Self::PartnerPlus => f.write_str("Partner Plus"),
                 Self::PartnerPremium => f.write_str("Partner Premium"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -825,7 +829,7 @@ The scheme has the form `business:<country code>:<type>`.*/
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -837,7 +841,6 @@ The scheme has the form `business:<country code>:<type>`.*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -852,6 +855,10 @@ The scheme has the form `business:<country code>:<type>`.*/
         Active,
         #[serde(rename = "DEACTIVATED")]
         Deactivated,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for GetPartnerResponseStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -859,6 +866,7 @@ The scheme has the form `business:<country code>:<type>`.*/
                 Self::Pending => f.write_str("PENDING"),
                 Self::Active => f.write_str("ACTIVE"),
                 Self::Deactivated => f.write_str("DEACTIVATED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1114,7 +1122,6 @@ proposal. Not a published schema name (see `x-vipps-status`).*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1127,12 +1134,17 @@ proposal. Not a published schema name (see `x-vipps-status`).*/
         Active,
         #[serde(rename = "DEACTIVATED")]
         Deactivated,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for MerchantStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Active => f.write_str("ACTIVE"),
                 Self::Deactivated => f.write_str("DEACTIVATED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1219,7 +1231,7 @@ proposal. Not a published schema name (see `x-vipps-status`).*/
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1388,7 +1400,6 @@ proposal. Not a published schema name (see `x-vipps-status`).*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1403,6 +1414,10 @@ proposal. Not a published schema name (see `x-vipps-status`).*/
         No,
         #[serde(rename = "FI")]
         Fi,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PricePackageMarket {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1410,6 +1425,7 @@ proposal. Not a published schema name (see `x-vipps-status`).*/
                 Self::Dk => f.write_str("DK"),
                 Self::No => f.write_str("NO"),
                 Self::Fi => f.write_str("FI"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1566,7 +1582,6 @@ is filled in.*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1585,6 +1600,10 @@ is filled in.*/
         Expired,
         #[serde(rename = "COMPLETED")]
         Completed,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ProductOrderDetailsResponseStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1594,6 +1613,7 @@ is filled in.*/
                 Self::OrderSubmitted => f.write_str("ORDER_SUBMITTED"),
                 Self::Expired => f.write_str("EXPIRED"),
                 Self::Completed => f.write_str("COMPLETED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1685,7 +1705,6 @@ product order template, `MANUAL` by the merchant on the business portal.*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1700,6 +1719,10 @@ product order template, `MANUAL` by the merchant on the business portal.*/
         Template,
         #[serde(rename = "MANUAL")]
         Manual,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ProductOrderDetailsResponseV2ProductOrderType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1707,6 +1730,7 @@ product order template, `MANUAL` by the merchant on the business portal.*/
                 Self::Prefill => f.write_str("PREFILL"),
                 Self::Template => f.write_str("TEMPLATE"),
                 Self::Manual => f.write_str("MANUAL"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1751,7 +1775,6 @@ the link has been opened. `ORDER_SUBMITTED`: submitted by the merchant.
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1772,6 +1795,10 @@ the link has been opened. `ORDER_SUBMITTED`: submitted by the merchant.
         Completed,
         #[serde(rename = "REJECTED")]
         Rejected,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ProductOrderDetailsResponseV2Status {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1782,6 +1809,7 @@ the link has been opened. `ORDER_SUBMITTED`: submitted by the merchant.
                 Self::Expired => f.write_str("EXPIRED"),
                 Self::Completed => f.write_str("COMPLETED"),
                 Self::Rejected => f.write_str("REJECTED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1827,6 +1855,11 @@ order can be processed.*/
         #[serde(
             rename = "annualTurnover",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 999999999 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 999999999 }>"
         )]
         pub annual_turnover: ::std::option::Option<i64>,
         ///Expected share (in percent, a multiple of ten) of the turnover that will go through Vipps MobilePay.
@@ -2435,7 +2468,6 @@ order is `COMPLETED`.*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2454,6 +2486,10 @@ order is `COMPLETED`.*/
         Login,
         #[serde(rename = "DONATIONS")]
         Donations,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ProductType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2463,6 +2499,7 @@ order is `COMPLETED`.*/
                 Self::Checkout => f.write_str("CHECKOUT"),
                 Self::Login => f.write_str("LOGIN"),
                 Self::Donations => f.write_str("DONATIONS"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2707,7 +2744,6 @@ only kind the ePayment API supports.*/
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2719,6 +2755,10 @@ only kind the ePayment API supports.*/
         ReserveCapture,
         DirectCapture,
         NotApplicable,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for SalesUnitConfigurationCaptureType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2726,6 +2766,7 @@ only kind the ePayment API supports.*/
                 Self::ReserveCapture => f.write_str("ReserveCapture"),
                 Self::DirectCapture => f.write_str("DirectCapture"),
                 Self::NotApplicable => f.write_str("NotApplicable"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -8626,11 +8667,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "management",
     title: "Vipps MobilePay Management API",
     version: "2.0.9",
+    auth: ::vipps_core::Auth::BearerToken,
+    headers: &[],
+    environments: ::vipps_core::Environments {
+        test: false,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "delete_product_order",
@@ -8639,6 +8687,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/product-orders/{prefilledProductOrderId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_all_merchants",
@@ -8647,6 +8696,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/merchants",
             status: ::vipps_core::OperationStatus::Proposal,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_all_sales_units",
@@ -8655,6 +8705,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/sales-units",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_api_quality",
@@ -8663,6 +8714,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/api-quality/sales-units/{msn}",
             status: ::vipps_core::OperationStatus::Proposal,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_merchant_by_business_identifier",
@@ -8671,6 +8723,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/merchants/{scheme}/{id}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_merchant_contracts",
@@ -8679,6 +8732,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/merchants/{scheme}/{id}/contracts",
             status: ::vipps_core::OperationStatus::Proposal,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_merchant_product_orders",
@@ -8687,6 +8741,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/merchants/{scheme}/{id}/product-orders",
             status: ::vipps_core::OperationStatus::Proposal,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_msn",
@@ -8695,6 +8750,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/sales-units/{msn}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_partner_price_packages",
@@ -8703,6 +8759,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/partners/price-packages",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_partner_whoami",
@@ -8711,6 +8768,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/partners/whoami",
             status: ::vipps_core::OperationStatus::Proposal,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_product_order_details",
@@ -8719,6 +8777,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v2/product-orders/{productOrderId}/details",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_product_order_details_v1",
@@ -8727,6 +8786,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/product-orders/{prefilledProductOrderId}/details",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_product_orders",
@@ -8735,6 +8795,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v2/product-orders",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_product_orders_v1",
@@ -8743,6 +8804,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/product-orders",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_sales_units_by_business_identifier",
@@ -8751,6 +8813,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/merchants/{scheme}/{id}/sales-units",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "order_product",
@@ -8759,6 +8822,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/product-orders",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_msn",
@@ -8767,6 +8831,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/management/v1/sales-units/{msn}",
             status: ::vipps_core::OperationStatus::Proposal,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
     ],
 };

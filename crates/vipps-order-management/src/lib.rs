@@ -186,7 +186,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -201,6 +200,10 @@ pub mod types {
         Code39,
         #[serde(rename = "CODE 128")]
         Code128,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for BarcodeFormatEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -208,6 +211,7 @@ pub mod types {
                 Self::Ean13 => f.write_str("EAN-13"),
                 Self::Code39 => f.write_str("CODE 39"),
                 Self::Code128 => f.write_str("CODE 128"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -252,6 +256,11 @@ pub mod types {
             rename = "giftCardAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub gift_card_amount: ::std::option::Option<i64>,
         #[serde(
             rename = "paymentSources",
@@ -275,6 +284,11 @@ pub mod types {
             rename = "shippingAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub shipping_amount: ::std::option::Option<i64>,
         #[serde(
             rename = "shippingInfo",
@@ -292,6 +306,11 @@ pub mod types {
             rename = "tipAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub tip_amount: ::std::option::Option<i64>,
         ///Deprecated; the total is computed from the order lines.
         #[serde(
@@ -304,11 +323,21 @@ pub mod types {
             rename = "totalDiscount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub total_discount: ::std::option::Option<i64>,
         ///Deprecated; the tax is computed from the order lines' `totalTaxAmount`.
         #[serde(
             rename = "totalTax",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub total_tax: ::std::option::Option<i64>,
     }
@@ -357,7 +386,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -378,6 +406,10 @@ pub mod types {
         Ticket,
         #[serde(rename = "BOOKING")]
         Booking,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CategoryEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -388,6 +420,7 @@ pub mod types {
                 Self::Delivery => f.write_str("DELIVERY"),
                 Self::Ticket => f.write_str("TICKET"),
                 Self::Booking => f.write_str("BOOKING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -587,7 +620,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -602,6 +634,10 @@ pub mod types {
         Dkk,
         #[serde(rename = "EUR")]
         Eur,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CurrencyEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -609,6 +645,7 @@ pub mod types {
                 Self::Nok => f.write_str("NOK"),
                 Self::Dkk => f.write_str("DKK"),
                 Self::Eur => f.write_str("EUR"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1416,6 +1453,11 @@ pub mod types {
     pub struct OrderLine {
         ///Discount given on the line, in minor units.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub discount: ::std::option::Option<i64>,
         ///Merchant's product id.
         pub id: ::std::string::String,
@@ -1444,11 +1486,21 @@ pub mod types {
             rename = "taxPercentage",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
+        )]
         pub tax_percentage: ::std::option::Option<i64>,
         ///Tax rate in hundredths of a percent (2500 = 25 %), 0-10000. One of `taxRate` or `taxPercentage` must be given.
         #[serde(
             rename = "taxRate",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 10000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 10000 }>"
         )]
         pub tax_rate: ::std::option::Option<i64>,
         ///Line total with tax, after discount, in minor units.
@@ -1567,7 +1619,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1580,12 +1631,17 @@ pub mod types {
         Ecom,
         #[serde(rename = "RECURRING")]
         Recurring,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PaymentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Ecom => f.write_str("ECOM"),
                 Self::Recurring => f.write_str("RECURRING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1844,7 +1900,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1865,6 +1920,10 @@ pub mod types {
         Litre,
         #[serde(rename = "KWH")]
         Kwh,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for QuantityUnitEnum {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1875,6 +1934,7 @@ pub mod types {
                 Self::Minute => f.write_str("MINUTE"),
                 Self::Litre => f.write_str("LITRE"),
                 Self::Kwh => f.write_str("KWH"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1933,24 +1993,30 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ShippingInfo {
         ///Shipping cost with tax and discount, in minor units.
-        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub amount: ::std::option::Option<i64>,
         ///Shipping cost without tax, in minor units.
+        #[serde(rename = "amountExcludingTax")]
         #[serde(
-            rename = "amountExcludingTax",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub amount_excluding_tax: ::std::option::Option<i64>,
         ///Tax part of the shipping cost, in minor units.
+        #[serde(rename = "taxAmount")]
         #[serde(
-            rename = "taxAmount",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub tax_amount: ::std::option::Option<i64>,
         ///Whole-number tax percent applied to shipping.
+        #[serde(rename = "taxPercentage")]
         #[serde(
-            rename = "taxPercentage",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
         )]
         pub tax_percentage: ::std::option::Option<i64>,
     }
@@ -1970,9 +2036,10 @@ pub mod types {
         )]
         pub quantity_unit: ::std::option::Option<QuantityUnitEnum>,
         ///Price of one unit with tax, before discount, in minor units.
+        #[serde(rename = "unitPrice")]
         #[serde(
-            rename = "unitPrice",
-            deserialize_with = "::std::option::Option::deserialize"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
         pub unit_price: ::std::option::Option<i64>,
     }
@@ -5144,11 +5211,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "order-management",
     title: "Order Management API",
     version: "2.1",
+    auth: ::vipps_core::Auth::BearerToken,
+    headers: &[],
+    environments: ::vipps_core::Environments {
+        test: true,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "delete_category_v3",
@@ -5157,6 +5231,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v3/categories/{categoryId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_categories_v3",
@@ -5165,6 +5240,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v3/categories",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_category_v3",
@@ -5173,6 +5249,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v3/categories/{categoryId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_order",
@@ -5181,6 +5258,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v1/orders/{transactionId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_order_v2",
@@ -5189,6 +5267,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v2/{paymentType}/{orderId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "get_receipt",
@@ -5197,6 +5276,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v1/receipts/{transactionId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "post_category_v3",
@@ -5205,6 +5285,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v3/categories",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "post_image",
@@ -5213,6 +5294,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v1/images",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "post_receipt",
@@ -5221,6 +5303,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v1/receipts/{transactionId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "post_receipt_v2",
@@ -5229,6 +5312,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v2/{paymentType}/receipts/{orderId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "put_category_v2",
@@ -5237,6 +5321,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v2/{paymentType}/categories/{orderId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "put_order",
@@ -5245,6 +5330,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/order-management/v1/orders/{transactionId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
     ],
 };

@@ -123,7 +123,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -386,9 +386,9 @@ pub mod types {
                 return Err("longer than 36 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("[a-z0-9]").unwrap() });
+            { ::regress::Regex::new("^[a-z0-9]+$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"[a-z0-9]\"".into());
+                return Err("doesn't match pattern \"^[a-z0-9]+$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -512,7 +512,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1086,7 +1086,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1103,6 +1102,10 @@ pub mod types {
         Cancelled,
         #[serde(rename = "REFUNDED")]
         Refunded,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PaymentTransactionDetailsOperation {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1111,6 +1114,7 @@ pub mod types {
                 Self::Captured => f.write_str("CAPTURED"),
                 Self::Cancelled => f.write_str("CANCELLED"),
                 Self::Refunded => f.write_str("REFUNDED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -3750,11 +3754,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "psp",
     title: "PSP API v3",
     version: "1.0.21",
+    auth: ::vipps_core::Auth::BearerToken,
+    headers: &[::vipps_core::ManagedHeader::PspId],
+    environments: ::vipps_core::Environments {
+        test: true,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "get_psp_payment_details_using_get",
@@ -3763,6 +3774,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/psppayments/{pspTransactionId}/details",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "initiate_payment_v3_using_post",
@@ -3771,6 +3783,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/psppayments/init",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "integration_test_approve_payment",
@@ -3779,6 +3792,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/integration-test/psppayments/{pspTransactionId}/approve",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "updatestatus_using_post",
@@ -3787,6 +3801,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/psp/v3/psppayments/updatestatus",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
     ],
 };

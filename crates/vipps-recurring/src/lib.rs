@@ -98,6 +98,10 @@ pub mod types {
         pub interval: Interval,
         ///Number of intervals between charges.
         #[serde(rename = "intervalCount")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
+        )]
         pub interval_count: ::std::num::NonZeroU32,
         ///URL of the merchant page where the customer manages the subscription.
         #[serde(
@@ -106,6 +110,10 @@ pub mod types {
         )]
         pub merchant_agreement_url: ::std::option::Option<::std::string::String>,
         ///Price of the agreement in minor units (øre).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub price: i32,
         ///Longer product description.
         #[serde(rename = "productDescription")]
@@ -662,7 +670,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -679,6 +686,10 @@ pub mod types {
         Stopped,
         #[serde(rename = "EXPIRED")]
         Expired,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for AgreementStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -687,6 +698,7 @@ pub mod types {
                 Self::Active => f.write_str("ACTIVE"),
                 Self::Stopped => f.write_str("STOPPED"),
                 Self::Expired => f.write_str("EXPIRED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1019,6 +1031,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CaptureRequestV3 {
         ///Amount to capture, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///No longer used; the description given when the charge was created applies.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1268,7 +1284,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1289,6 +1304,10 @@ pub mod types {
         Cancel,
         #[serde(rename = "FAIL")]
         Fail,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeEventEvent {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1299,6 +1318,7 @@ pub mod types {
                 Self::Refund => f.write_str("REFUND"),
                 Self::Cancel => f.write_str("CANCEL"),
                 Self::Fail => f.write_str("FAIL"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1412,7 +1432,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1429,6 +1448,10 @@ pub mod types {
         NonTechnicalError,
         #[serde(rename = "technical_error")]
         TechnicalError,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeResponseV2FailureReason {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1437,6 +1460,7 @@ pub mod types {
                 Self::ChargeAmountTooHigh => f.write_str("charge_amount_too_high"),
                 Self::NonTechnicalError => f.write_str("non_technical_error"),
                 Self::TechnicalError => f.write_str("technical_error"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1578,7 +1602,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1626,6 +1650,10 @@ pub mod types {
         pub id: ChargeResponseV3Id,
         ///Days after `due` during which a failed payment is retried.
         #[serde(rename = "retryDays")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
+        )]
         pub retry_days: i32,
         pub status: ChargeStatus,
         pub summary: ChargeSummary,
@@ -1773,7 +1801,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1790,6 +1817,10 @@ pub mod types {
         NonTechnicalError,
         #[serde(rename = "technical_error")]
         TechnicalError,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeResponseV3FailureReason {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1798,6 +1829,7 @@ pub mod types {
                 Self::ChargeAmountTooHigh => f.write_str("charge_amount_too_high"),
                 Self::NonTechnicalError => f.write_str("non_technical_error"),
                 Self::TechnicalError => f.write_str("technical_error"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -1939,7 +1971,7 @@ pub mod types {
         where
             D: ::serde::Deserializer<'de>,
         {
-            ::std::string::String::deserialize(deserializer)?
+            ::vipps_core::hooks::digit_string(deserializer)?
                 .parse()
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
@@ -1951,7 +1983,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -1980,6 +2011,10 @@ pub mod types {
         Refunded,
         #[serde(rename = "PROCESSING")]
         Processing,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1994,6 +2029,7 @@ pub mod types {
                 Self::PartiallyRefunded => f.write_str("PARTIALLY_REFUNDED"),
                 Self::Refunded => f.write_str("REFUNDED"),
                 Self::Processing => f.write_str("PROCESSING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2053,7 +2089,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2066,12 +2101,17 @@ pub mod types {
         Initial,
         #[serde(rename = "RECURRING")]
         Recurring,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeTypeV2 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Initial => f.write_str("INITIAL"),
                 Self::Recurring => f.write_str("RECURRING"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2113,7 +2153,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2128,6 +2167,10 @@ pub mod types {
         Recurring,
         #[serde(rename = "UNSCHEDULED")]
         Unscheduled,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ChargeTypeV3 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2135,6 +2178,7 @@ pub mod types {
                 Self::Initial => f.write_str("INITIAL"),
                 Self::Recurring => f.write_str("RECURRING"),
                 Self::Unscheduled => f.write_str("UNSCHEDULED"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2177,7 +2221,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -2192,6 +2235,10 @@ pub mod types {
         Dk,
         #[serde(rename = "FI")]
         Fi,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CountryCode {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2199,6 +2246,7 @@ pub mod types {
                 Self::No => f.write_str("NO"),
                 Self::Dk => f.write_str("DK"),
                 Self::Fi => f.write_str("FI"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -2238,6 +2286,10 @@ pub mod types {
         #[serde(rename = "agreementId")]
         pub agreement_id: ::std::string::String,
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///Text shown to the customer in the app.
         pub description: CreateChargeAsyncV3Description,
@@ -2254,6 +2306,10 @@ pub mod types {
         pub order_id: CreateChargeAsyncV3OrderId,
         ///Days after `due` during which a failed payment is retried; two or more is advised.
         #[serde(rename = "retryDays")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
+        )]
         pub retry_days: i32,
         #[serde(rename = "transactionType")]
         pub transaction_type: TransactionType,
@@ -2576,6 +2632,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateChargeV2 {
         ///Amount to charge, in minor units (øre).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         pub currency: Currency,
         ///Text shown to the customer in the app.
@@ -2590,6 +2650,10 @@ pub mod types {
         pub order_id: ::std::option::Option<CreateChargeV2OrderId>,
         ///Days after `due` during which a failed payment is retried; two or more is advised.
         #[serde(rename = "retryDays")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
+        )]
         pub retry_days: i32,
     }
     impl CreateChargeV2 {
@@ -2717,6 +2781,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateChargeV3 {
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///Text shown to the customer in the app.
         pub description: CreateChargeV3Description,
@@ -2739,6 +2807,11 @@ pub mod types {
         #[serde(
             rename = "retryDays",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 14 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 14 }>"
         )]
         pub retry_days: ::std::option::Option<i32>,
         #[serde(rename = "transactionType")]
@@ -3000,7 +3073,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3011,11 +3083,16 @@ pub mod types {
     pub enum Currency {
         #[serde(rename = "NOK")]
         Nok,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for Currency {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Nok => f.write_str("NOK"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -3056,7 +3133,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -3071,6 +3147,10 @@ pub mod types {
         Eur,
         #[serde(rename = "DKK")]
         Dkk,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for CurrencyV3 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -3078,6 +3158,7 @@ pub mod types {
                 Self::Nok => f.write_str("NOK"),
                 Self::Eur => f.write_str("EUR"),
                 Self::Dkk => f.write_str("DKK"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -3295,6 +3376,10 @@ pub mod types {
         pub interval: Interval,
         ///Number of intervals between charges, e.g. interval WEEK and count 2 for every other week. There must be at least one charge a year.
         #[serde(rename = "intervalCount")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
+        )]
         pub interval_count: ::std::num::NonZeroU32,
         ///Set to true when the request comes from a mobile app: the response then gives an app deep link instead of a landing page URL, and the URLs sent are not checked as web URLs.
         #[serde(rename = "isApp", default)]
@@ -4219,7 +4304,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4234,6 +4318,10 @@ pub mod types {
         PeriodCampaign,
         #[serde(rename = "EVENT_CAMPAIGN")]
         EventCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for EventCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -4241,6 +4329,7 @@ pub mod types {
                 Self::PriceCampaign => f.write_str("PRICE_CAMPAIGN"),
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4613,7 +4702,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4630,6 +4718,10 @@ pub mod types {
         Week,
         #[serde(rename = "DAY")]
         Day,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for Interval {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -4638,6 +4730,7 @@ pub mod types {
                 Self::Month => f.write_str("MONTH"),
                 Self::Week => f.write_str("WEEK"),
                 Self::Day => f.write_str("DAY"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4782,7 +4875,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4799,6 +4891,10 @@ pub mod types {
         EventCampaign,
         #[serde(rename = "LEGACY_CAMPAIGN")]
         LegacyCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for LegacyCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -4807,6 +4903,7 @@ pub mod types {
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
                 Self::LegacyCampaign => f.write_str("LEGACY_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4861,7 +4958,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -4874,12 +4970,17 @@ pub mod types {
         Legacy,
         #[serde(rename = "VARIABLE")]
         Variable,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for LegacyPricingResponseType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Legacy => f.write_str("LEGACY"),
                 Self::Variable => f.write_str("VARIABLE"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -4926,6 +5027,11 @@ pub mod types {
         >,
         ///New price in minor units (øre).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+        )]
         pub price: ::std::option::Option<i32>,
         ///Longer product description.
         #[serde(
@@ -4948,6 +5054,11 @@ pub mod types {
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
         pub suggested_max_amount: ::std::option::Option<i32>,
     }
@@ -5521,7 +5632,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5536,6 +5646,10 @@ pub mod types {
         PeriodCampaign,
         #[serde(rename = "EVENT_CAMPAIGN")]
         EventCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PeriodCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -5543,6 +5657,7 @@ pub mod types {
                 Self::PriceCampaign => f.write_str("PRICE_CAMPAIGN"),
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -5666,7 +5781,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -5681,6 +5795,10 @@ pub mod types {
         PeriodCampaign,
         #[serde(rename = "EVENT_CAMPAIGN")]
         EventCampaign,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for PriceCampaignResponseV3Type {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -5688,6 +5806,7 @@ pub mod types {
                 Self::PriceCampaign => f.write_str("PRICE_CAMPAIGN"),
                 Self::PeriodCampaign => f.write_str("PERIOD_CAMPAIGN"),
                 Self::EventCampaign => f.write_str("EVENT_CAMPAIGN"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -5792,12 +5911,22 @@ pub mod types {
     pub struct PricingRequest {
         ///Fixed price in minor units; required for LEGACY pricing.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: ::std::option::Option<i32>,
         pub currency: CurrencyV3,
         ///Maximum amount suggested to the customer, in minor units; required for VARIABLE pricing.
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
         pub suggested_max_amount: ::std::option::Option<i32>,
         ///Pricing model; decides which other fields are required.
@@ -5895,11 +6024,21 @@ pub mod types {
     pub struct PricingUpdateRequest {
         ///New fixed price in minor units; only for LEGACY pricing.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: ::std::option::Option<i32>,
         ///New suggested maximum in minor units; only for VARIABLE pricing.
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
         pub suggested_max_amount: ::std::option::Option<i32>,
     }
@@ -6037,6 +6176,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RefundRequest {
         ///Amount to refund, in minor units (øre for NOK and DKK, cent for EUR).
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+        )]
         pub amount: i32,
         ///Text about the refund, shown in the customer's app.
         pub description: RefundRequestDescription,
@@ -6104,6 +6247,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TimePeriod {
         ///Number of units, e.g. unit WEEK and count 2 means two weeks.
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
+        )]
         pub count: ::std::num::NonZeroU32,
         ///Unit of time.
         pub unit: TimePeriodUnit,
@@ -6136,7 +6283,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6153,6 +6299,10 @@ pub mod types {
         Week,
         #[serde(rename = "DAY")]
         Day,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for TimePeriodResponseUnit {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -6161,6 +6311,7 @@ pub mod types {
                 Self::Month => f.write_str("MONTH"),
                 Self::Week => f.write_str("WEEK"),
                 Self::Day => f.write_str("DAY"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6199,7 +6350,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6216,6 +6366,10 @@ pub mod types {
         Week,
         #[serde(rename = "DAY")]
         Day,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for TimePeriodUnit {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -6224,6 +6378,7 @@ pub mod types {
                 Self::Month => f.write_str("MONTH"),
                 Self::Week => f.write_str("WEEK"),
                 Self::Day => f.write_str("DAY"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6262,7 +6417,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6275,12 +6429,17 @@ pub mod types {
         DirectCapture,
         #[serde(rename = "RESERVE_CAPTURE")]
         ReserveCapture,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for TransactionType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::DirectCapture => f.write_str("DIRECT_CAPTURE"),
                 Self::ReserveCapture => f.write_str("RESERVE_CAPTURE"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6403,7 +6562,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -6416,12 +6574,17 @@ pub mod types {
         Legacy,
         #[serde(rename = "VARIABLE")]
         Variable,
+        /// A value this version of the SDK does not know, kept as the API sent it. It is
+        /// only read from responses: a request holding it is refused before it is sent.
+        #[serde(untagged, serialize_with = "::vipps_core::hooks::refuse_unknown")]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for VariableAmountPricingResponseType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Legacy => f.write_str("LEGACY"),
                 Self::Variable => f.write_str("VARIABLE"),
+                Self::Unknown(ref value) => f.write_str(value),
             }
         }
     }
@@ -6480,6 +6643,10 @@ pub mod types {
     pub struct VariableAmountV2 {
         ///Maximum amount suggested to the customer, in minor units.
         #[serde(rename = "suggestedMaxAmount")]
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2000000 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2000000 }>"
+        )]
         pub suggested_max_amount: i32,
     }
     impl VariableAmountV2 {
@@ -15580,11 +15747,18 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// This API and its operations, as the runtime sees them (idempotency keys, tracing, status).
+/// This API and its operations, as the runtime sees them (authentication, managed headers,
+/// environments, idempotency keys, tracing, status).
 pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     name: "recurring",
     title: "Recurring Payments Merchant API",
     version: "2.6.19",
+    auth: ::vipps_core::Auth::BearerToken,
+    headers: &[],
+    environments: ::vipps_core::Environments {
+        test: true,
+        production: true,
+    },
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "accept_using_patch",
@@ -15593,6 +15767,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/accept",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "accept_using_patchv3",
@@ -15601,6 +15776,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/accept",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge",
@@ -15609,6 +15785,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge_v3",
@@ -15617,6 +15794,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "capture_charge",
@@ -15625,6 +15803,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "capture_charge_v3",
@@ -15633,6 +15812,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}/capture",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "create_charge",
@@ -15641,6 +15821,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "create_charge_async_v3",
@@ -15649,6 +15830,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/charges",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "create_charge_v3",
@@ -15657,6 +15839,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "draft_agreement",
@@ -15665,6 +15848,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "draft_agreement_v3",
@@ -15673,6 +15857,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_agreement",
@@ -15681,6 +15866,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_agreement_v3",
@@ -15689,6 +15875,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_charge",
@@ -15697,6 +15884,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_charge_by_id_v3",
@@ -15705,6 +15893,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "fetch_charge_v3",
@@ -15713,6 +15902,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_agreements",
@@ -15721,6 +15911,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_agreements_v3",
@@ -15729,6 +15920,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_charges",
@@ -15737,6 +15929,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_charges_v3",
@@ -15745,6 +15938,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "refund_charge",
@@ -15753,6 +15947,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "refund_charge_v3",
@@ -15761,6 +15956,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}/refund",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_agreement_patch",
@@ -15769,6 +15965,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_agreement_patch_v3",
@@ -15777,6 +15974,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v3/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Current,
             idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
             method_name: "update_agreement_put",
@@ -15785,6 +15983,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
         },
     ],
 };

@@ -31,7 +31,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::extract::{parse_json, Json};
 use crate::problem::{ApiError, ApiResult};
@@ -99,7 +99,7 @@ fn check_json(headers: &HeaderMap, has_body: bool) -> ApiResult<()> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultsRequest {
     #[serde(default)]
@@ -108,7 +108,7 @@ struct FaultsRequest {
     latency_ms: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FailNext {
     count: u32,
@@ -147,7 +147,7 @@ async fn faults(State(state): State<AppState>, Json(body): Json<FaultsRequest>) 
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
@@ -159,7 +159,7 @@ async fn expire_tokens(State(state): State<AppState>, body: bytes::Bytes) -> Api
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClockRequest {
     advance_seconds: i64,

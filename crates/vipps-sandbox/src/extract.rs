@@ -3,6 +3,7 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::problem::ApiError;
 
@@ -10,7 +11,7 @@ use crate::problem::ApiError;
 /// constraint (pattern, length, enum) is a 400 that names the field by its JSON path.
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned + Serialize, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -25,7 +26,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
 /// Reads JSON into `T`, naming the failing field on error. Nothing but whitespace may follow
 /// the JSON value.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+///
+/// The generated enums a response can hold read a value they do not list as `Unknown`, and
+/// such a value does not serialize; the API refuses it in a request, so the sandbox does too:
+/// a body that does not serialize back is a 400 naming the field.
+pub fn parse_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: T = read_json(bytes)?;
+    if let Err(e) = serde_path_to_error::serialize(&value, serde_json::value::Serializer) {
+        let field = match e.path().to_string() {
+            p if p == "." => "body".to_owned(),
+            p => p,
+        };
+        return Err(ApiError::invalid(field, format!("unknown variant: {}", e.into_inner())));
+    }
+    Ok(value)
+}
+
+fn read_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("body", "a JSON body is required"));
     }
@@ -145,7 +162,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize, Debug)]
+    #[derive(serde::Deserialize, serde::Serialize, Debug)]
     #[serde(rename_all = "camelCase")]
     #[allow(dead_code)]
     struct Outer {
@@ -153,7 +170,7 @@ mod tests {
         inner: Inner,
     }
 
-    #[derive(serde::Deserialize, Debug)]
+    #[derive(serde::Deserialize, serde::Serialize, Debug)]
     #[serde(rename_all = "camelCase")]
     #[allow(dead_code)]
     struct Inner {
@@ -186,6 +203,17 @@ mod tests {
         let body = r#"{"amount":1000,"transactionType":"DIRECT_CAPTURE","description":"d","due":"2030-01-01","retryDays":0,"type":"RECURRING","orderId":"has space"}"#;
         let e = parse_json::<vipps_recurring::types::CreateChargeV3>(body.as_bytes()).unwrap_err();
         assert_eq!(e.fields[0].0, "orderId", "{e}");
+    }
+
+    #[test]
+    fn unlisted_enum_values_in_requests_are_refused() {
+        // `TransactionType` reads an unlisted value as `Unknown` (it is in responses too); the
+        // API refuses it in a request, and so does the sandbox, naming the field.
+        let body = r#"{"amount":1000,"transactionType":"CAPTURE_LATER","description":"d","due":"2030-01-01","retryDays":0,"type":"RECURRING","orderId":"o-1"}"#;
+        let e = parse_json::<vipps_recurring::types::CreateChargeV3>(body.as_bytes()).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.fields[0].0, "transactionType", "{e}");
+        assert!(e.fields[0].1.contains("CAPTURE_LATER"), "{e}");
     }
 
     #[test]

@@ -243,9 +243,9 @@ impl Store {
         use t::PricePackageMarket as Market;
         let pi = t::ProductType::PaymentIntegration;
         let price_packages = [
-            (PRICE_PACKAGE_NO, "POS standard", "2.99%", pi, Market::No, true, "30 %"),
+            (PRICE_PACKAGE_NO, "POS standard", "2.99%", pi.clone(), Market::No, true, "30 %"),
             (PRICE_PACKAGE_CHECKOUT_NO, "Checkout NO", "2.49%", t::ProductType::Checkout, Market::No, false, "20 %"),
-            (PRICE_PACKAGE_DK, "Betaling DK", "1.45%", pi, Market::Dk, true, "25 %"),
+            (PRICE_PACKAGE_DK, "Betaling DK", "1.45%", pi.clone(), Market::Dk, true, "25 %"),
         ]
         .into_iter()
         .map(|(id, name, description, product, market, visible, commission)| t::PricePackage {
@@ -356,7 +356,7 @@ impl Store {
             name: name.into(),
             business: business(scheme, id),
             active,
-            configuration: configuration(country_of(scheme), pi, recurring),
+            configuration: configuration(country_of(scheme), pi.clone(), recurring),
             settlement: None,
             logo: None,
         })
@@ -439,11 +439,11 @@ impl Store {
         Ok(t::ProductOrderDetailsResponseV2 {
             business_identifier: order.business.clone(),
             product_order_id: Some(order.id),
-            product_order_type: Some(order.kind),
+            product_order_type: Some(order.kind.clone()),
             product_order_url: order.url.clone(),
-            product_type: Some(order.product_type),
+            product_type: Some(order.product_type.clone()),
             sales_unit: self.order_sales_unit(order)?,
-            status: order.status,
+            status: order.status.clone(),
         })
     }
 
@@ -456,6 +456,8 @@ impl Store {
             Status::OrderSubmitted | Status::Rejected => V1::OrderSubmitted,
             Status::Expired => V1::Expired,
             Status::Completed => V1::Completed,
+            // Orders hold statuses the sandbox set itself.
+            Status::Unknown(_) => unreachable!("the sandbox stores only statuses it knows"),
         };
         Ok(t::ProductOrderDetailsResponse {
             business_identifier: order.business.clone(),
@@ -482,14 +484,14 @@ impl Store {
                     "not one of the partner's price packages (see GET /management/v1/partners/price-packages)",
                 )
             })?;
-            if let Some(p) = package.product_type.filter(|p| *p != product) {
+            if let Some(p) = package.product_type.clone().filter(|p| *p != product) {
                 return Err(ApiError::invalid(
                     "pricePackageId",
                     format!("the price package is for {p}, not {product}"),
                 ));
             }
             let country = country_of(&b.scheme);
-            if let Some(m) = package.market.filter(|m| m.to_string() != country) {
+            if let Some(m) = package.market.clone().filter(|m| m.to_string() != country) {
                 return Err(ApiError::invalid(
                     "pricePackageId",
                     format!("the price package is for the {m} market, the business is in {country}"),
@@ -943,7 +945,7 @@ async fn delete_product_order(State(state): State<AppState>, Path(id): Path<Stri
     let mut store = lock(&state.management);
     store.expire(now);
     let index = store.prefilled_index(id)?;
-    let status = store.orders[index].status;
+    let status = store.orders[index].status.clone();
     if matches!(status, Status::OrderSubmitted | Status::Completed | Status::Rejected) {
         return Err(ApiError::bad_request(format!(
             "product order {id} is {status}: an order the merchant has submitted cannot be deleted"
@@ -1059,7 +1061,7 @@ fn portal_step(
     let mut store = lock(&state.management);
     store.expire(now);
     let index = store.order_index(id)?;
-    let status = store.orders[index].status;
+    let status = store.orders[index].status.clone();
     if status == Status::Expired {
         return Err(ApiError::new(StatusCode::GONE, "Gone", "this product order has expired"));
     }
@@ -1146,7 +1148,7 @@ mod tests {
         store.expire(start + chrono::Duration::days(14) - chrono::Duration::seconds(1));
         assert!(store.orders.iter().all(|o| o.status != Status::Expired));
         store.expire(start + chrono::Duration::days(14));
-        let statuses: Vec<_> = store.orders.iter().map(|o| o.status).collect();
+        let statuses: Vec<_> = store.orders.iter().map(|o| o.status.clone()).collect();
         assert_eq!(statuses, [Status::Completed, Status::Expired, Status::Expired, Status::OrderSubmitted]);
     }
 }

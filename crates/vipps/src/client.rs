@@ -19,49 +19,23 @@ pub struct Merchant {
     msn: MerchantSerialNumber,
 }
 
-macro_rules! accessors {
-    ($($(#[$doc:meta])* $feature:literal, $name:ident, $krate:ident;)*) => {
-        impl Vipps {
-            $(
-                $(#[$doc])*
-                #[cfg(feature = $feature)]
-                pub fn $name(&self) -> $krate::Client {
-                    $krate::Client::from_runtime(&self.runtime)
-                }
-            )*
-        }
-        impl Merchant {
-            $(
-                $(#[$doc])*
-                #[cfg(feature = $feature)]
-                pub fn $name(&self) -> $krate::Client {
-                    $krate::Client::from_context(self.context(&$krate::API))
-                }
-            )*
-        }
-    };
-}
-
-accessors! {
-    /// The Recurring API (agreements and charges).
-    "recurring", recurring, vipps_recurring;
-    /// The PSP API; sends `Psp-Id` when one is configured.
-    "psp", psp, vipps_psp;
-    /// The Order Management API (receipts, categories, images).
-    "order-management", order_management, vipps_order_management;
-    /// The Access Token API itself (the runtime fetches tokens on its own; this is for
-    /// callers who want the raw token response).
-    "accesstoken", access_token, vipps_accesstoken;
-}
-
-/// The Management API runs only in production (or at a custom URL such as the sandbox).
-fn production_only(runtime: &Runtime) -> Result<(), Error> {
-    if matches!(runtime.environment(), Environment::Test) {
-        return Err(Error::InvalidInput {
-            message: "the Management API exists only in production; build with Environment::Production (or a custom base URL)".into(),
-        });
+/// An error if the API of `api` is not served in the runtime's environment (the Management
+/// API runs only in production); a custom base URL (the sandbox, a mock) is always allowed.
+// Used by the generated accessors of APIs not served everywhere; unused without their features.
+#[allow(dead_code)]
+pub(crate) fn served_in(runtime: &Runtime, api: &vipps_core::ApiDescriptor) -> Result<(), Error> {
+    let environment = runtime.environment();
+    if api.environments.allows(environment) {
+        return Ok(());
     }
-    Ok(())
+    let (only, build_with) = if api.environments.production {
+        ("production", "Environment::Production")
+    } else {
+        ("the test environment", "Environment::Test")
+    };
+    Err(Error::InvalidInput {
+        message: format!("the {} API exists only in {only}; build with {build_with} (or a custom base URL)", api.name),
+    })
 }
 
 impl Vipps {
@@ -90,13 +64,6 @@ impl Vipps {
         Ok(Merchant { runtime: self.runtime.clone(), msn: MerchantSerialNumber::new(msn.as_ref())? })
     }
 
-    /// The Management API (merchants, sales units, product orders). An error on
-    /// [`Environment::Test`]: the API exists only in production.
-    #[cfg(feature = "management")]
-    pub fn management(&self) -> Result<vipps_management::Client, Error> {
-        production_only(&self.runtime)?;
-        Ok(vipps_management::Client::from_runtime(&self.runtime))
-    }
 }
 
 impl Merchant {
@@ -105,16 +72,16 @@ impl Merchant {
         &self.msn
     }
 
-    fn context(&self, api: &'static vipps_core::ApiDescriptor) -> Context {
+    // Used by the generated accessors; unused without any API feature.
+    #[allow(dead_code)]
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub(crate) fn context(&self, api: &'static vipps_core::ApiDescriptor) -> Context {
         Context::new(self.runtime.clone(), api).with_merchant(self.msn.clone())
     }
 
-    /// The Management API for this merchant; an error on [`Environment::Test`].
-    #[cfg(feature = "management")]
-    pub fn management(&self) -> Result<vipps_management::Client, Error> {
-        production_only(&self.runtime)?;
-        Ok(vipps_management::Client::from_context(self.context(&vipps_management::API)))
-    }
 }
 
 /// Builds a [`Vipps`]; every value is validated by [`VippsBuilder::build`] before anything is sent.

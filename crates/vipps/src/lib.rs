@@ -34,15 +34,10 @@ pub use vipps_core::{
     Environment, Error, IdempotencyKey, MerchantSerialNumber, Problem, RetryPolicy, Runtime, Timeouts, TokenEndpoint,
 };
 
-#[cfg(feature = "accesstoken")]
-pub use vipps_accesstoken as accesstoken;
-#[cfg(feature = "management")]
-pub use vipps_management as management;
-#[cfg(feature = "order-management")]
-pub use vipps_order_management as order_management;
-#[cfg(feature = "psp")]
-pub use vipps_psp as psp;
-#[cfg(feature = "recurring")]
-pub use vipps_recurring as recurring_api;
+// The accessors and re-exports of the generated APIs, written by `cargo xtask codegen` from
+// `openapi/manifest.toml`.
+mod generated;
+#[allow(unused_imports)] // nothing to re-export without an API feature
+pub use generated::*;
 pub use vipps_core;
 pub use vipps_core::reqwest;

@@ -15,19 +15,22 @@ pub fn agreements(
     page_size: u32,
 ) -> impl Stream<Item = Result<AgreementResponseV3, Error>> + '_ {
     let page_size = page_size.clamp(1, 2000);
-    stream::try_unfold(Some(1u32), move |page| async move {
-        let Some(page) = page else { return Ok(None) };
-        let items = client
-            .list_agreements_v3()
-            .status(status)
-            .page_number(std::num::NonZeroU32::new(page).expect("pages start at 1"))
-            .page_size(std::num::NonZeroU32::new(page_size).expect("clamped to 1.."))
-            .send()
-            .await?
-            .into_inner();
-        // A short page is the last one.
-        let next = (items.len() as u32 >= page_size).then_some(page + 1);
-        Ok::<_, Error>(Some((stream::iter(items.into_iter().map(Ok)), next)))
+    stream::try_unfold(Some(1u32), move |page| {
+        let status = status.clone();
+        async move {
+            let Some(page) = page else { return Ok(None) };
+            let items = client
+                .list_agreements_v3()
+                .status(status)
+                .page_number(std::num::NonZeroU32::new(page).expect("pages start at 1"))
+                .page_size(std::num::NonZeroU32::new(page_size).expect("clamped to 1.."))
+                .send()
+                .await?
+                .into_inner();
+            // A short page is the last one.
+            let next = (items.len() as u32 >= page_size).then_some(page + 1);
+            Ok::<_, Error>(Some((stream::iter(items.into_iter().map(Ok)), next)))
+        }
     })
     .try_flatten()
 }
@@ -39,29 +42,32 @@ pub fn charges<'a>(
     agreement_id: &'a str,
     status: Option<ChargeStatus>,
 ) -> impl Stream<Item = Result<ChargeResponseV3, Error>> + 'a {
-    stream::try_unfold(Some(None::<uuid::Uuid>), move |token| async move {
-        let Some(token) = token else { return Ok(None) };
-        let mut request = client.list_charges_v3().agreement_id(agreement_id);
-        if let Some(status) = status {
-            request = request.status(status);
-        }
-        if let Some(token) = token {
-            request = request.continuation_token(token);
-        }
-        let response = request.send().await?;
-        let next = match response.headers().get("continuation-token") {
-            None => None,
-            Some(v) => {
-                let parsed = v.to_str().ok().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok());
-                let token = parsed.ok_or_else(|| Error::MalformedResponse {
-                    status: Some(response.status().as_u16()),
-                    path: None,
-                    message: "the Continuation-Token header is not a UUID".into(),
-                })?;
-                Some(Some(token))
+    stream::try_unfold(Some(None::<uuid::Uuid>), move |token| {
+        let status = status.clone();
+        async move {
+            let Some(token) = token else { return Ok(None) };
+            let mut request = client.list_charges_v3().agreement_id(agreement_id);
+            if let Some(status) = status {
+                request = request.status(status);
             }
-        };
-        Ok::<_, Error>(Some((stream::iter(response.into_inner().into_iter().map(Ok)), next)))
+            if let Some(token) = token {
+                request = request.continuation_token(token);
+            }
+            let response = request.send().await?;
+            let next = match response.headers().get("continuation-token") {
+                None => None,
+                Some(v) => {
+                    let parsed = v.to_str().ok().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok());
+                    let token = parsed.ok_or_else(|| Error::MalformedResponse {
+                        status: Some(response.status().as_u16()),
+                        path: None,
+                        message: "the Continuation-Token header is not a UUID".into(),
+                    })?;
+                    Some(Some(token))
+                }
+            };
+            Ok::<_, Error>(Some((stream::iter(response.into_inner().into_iter().map(Ok)), next)))
+        }
     })
     .try_flatten()
 }
@@ -78,7 +84,7 @@ pub async fn wait_for_agreement_status(
     let until = tokio::time::Instant::now() + deadline;
     loop {
         let agreement = client.fetch_agreement_v3().agreement_id(agreement_id).send().await?.into_inner();
-        if agreement.status == Some(target) {
+        if agreement.status == Some(target.clone()) {
             return Ok(agreement);
         }
         if tokio::time::Instant::now() + interval > until {

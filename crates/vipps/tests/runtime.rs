@@ -255,6 +255,22 @@ async fn bad_input_is_a_typed_error_before_anything_is_sent() {
 }
 
 #[tokio::test]
+async fn an_unknown_enum_value_is_read_but_never_sent() {
+    let server = MockServer::start().await;
+    use vipps::recurring_api::types::{AgreementStatus, CreateChargeV3, TransactionType};
+    let mut body = fixture("recurring/CreateChargeV3.request.json");
+    body["transactionType"] = json!("CAPTURE_LATER");
+    let body: CreateChargeV3 = serde_json::from_value(body).unwrap();
+    assert_eq!(body.transaction_type, TransactionType::Unknown("CAPTURE_LATER".into()));
+    let err = client(&server).recurring().create_charge_v3().agreement_id("agr_1").body(body).send().await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { message } if message.contains("CAPTURE_LATER")), "{err:?}");
+    let status = AgreementStatus::Unknown("PAUSED".into());
+    let err = client(&server).recurring().list_agreements_v3().status(status).send().await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(server.received_requests().await.unwrap().is_empty(), "nothing may be sent, not even a token request");
+}
+
+#[tokio::test]
 async fn management_is_refused_in_the_test_environment() {
     let server = MockServer::start().await;
     let test = builder(&server).environment(Environment::Test);

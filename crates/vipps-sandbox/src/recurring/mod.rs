@@ -210,6 +210,7 @@ fn add_period(from: DateTime<Utc>, unit: rt::TimePeriodUnit, count: u32) -> Opti
         rt::TimePeriodUnit::Week => from.checked_add_signed(Duration::weeks(i64::from(count))),
         rt::TimePeriodUnit::Month => from.checked_add_months(Months::new(count)),
         rt::TimePeriodUnit::Year => from.checked_add_months(Months::new(count.checked_mul(12)?)),
+        rt::TimePeriodUnit::Unknown(_) => None,
     }
 }
 
@@ -301,14 +302,14 @@ fn check_pricing(p: &rt::PricingRequest) -> ApiResult<Pricing> {
         rt::PricingRequestType::Legacy => {
             let amount = p.amount.ok_or_else(|| ApiError::invalid("pricing.amount", "required for LEGACY pricing"))?;
             at_least_100("pricing.amount", amount)?;
-            Ok(Pricing::Legacy { currency: p.currency, amount })
+            Ok(Pricing::Legacy { currency: p.currency.clone(), amount })
         }
         rt::PricingRequestType::Variable => {
             let max = p
                 .suggested_max_amount
                 .ok_or_else(|| ApiError::invalid("pricing.suggestedMaxAmount", "required for VARIABLE pricing"))?;
             check_suggested_max("pricing.suggestedMaxAmount", max)?;
-            Ok(Pricing::Variable { currency: p.currency, suggested_max: max, max: None })
+            Ok(Pricing::Variable { currency: p.currency.clone(), suggested_max: max, max: None })
         }
         rt::PricingRequestType::Flexible => Err(ApiError::invalid(
             "pricing.type",
@@ -346,7 +347,7 @@ fn check_campaign(campaign: &rt::CampaignV3, now: DateTime<Utc>) -> ApiResult<Op
         }
         rt::CampaignV3::Variant1(Some(c)) => {
             let count = check_count("campaign.period.count", c.period.count)?;
-            let end = add_period(now, c.period.unit, count)
+            let end = add_period(now, c.period.unit.clone(), count)
                 .ok_or_else(|| ApiError::invalid("campaign.period", "the period ends too far in the future"))?;
             Some(rt::CampaignResponseV3::PeriodCampaignResponseV3(rt::PeriodCampaignResponseV3 {
                 end: end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -392,7 +393,7 @@ fn check_draft(body: &rt::DraftAgreementV3, now: DateTime<Utc>) -> ApiResult<Dra
     let pricing = check_pricing(&body.pricing)?;
     let interval = match &body.interval {
         None => None,
-        Some(i) => Some((i.unit, check_count("interval.count", i.count)?)),
+        Some(i) => Some((i.unit.clone(), check_count("interval.count", i.count)?)),
     };
     let campaign = match &body.campaign {
         None => None,
@@ -407,10 +408,11 @@ fn check_draft(body: &rt::DraftAgreementV3, now: DateTime<Utc>) -> ApiResult<Dra
     {
         return Err(ApiError::invalid("merchantRedirectUrl", "must be a URL (https:// or an app deep link)"));
     }
-    let country_code = body.country_code.unwrap_or(match pricing.currency() {
+    let country_code = body.country_code.clone().unwrap_or(match pricing.currency() {
         rt::CurrencyV3::Nok => rt::CountryCode::No,
         rt::CurrencyV3::Dkk => rt::CountryCode::Dk,
         rt::CurrencyV3::Eur => rt::CountryCode::Fi,
+        rt::CurrencyV3::Unknown(_) => unreachable!("`parse_json` refuses unknown values in requests"),
     });
     let agreement_url = match &body.merchant_agreement_url {
         Some(url) => {
@@ -629,7 +631,7 @@ async fn update_agreement(
             (Some(rt::IntervalUpdateRequestType::Recurring), None) => {
                 return Err(ApiError::invalid("interval.period", "required with interval type RECURRING"))
             }
-            (_, Some(p)) => Some(Some((p.unit, check_count("interval.period.count", p.count)?))),
+            (_, Some(p)) => Some(Some((p.unit.clone(), check_count("interval.period.count", p.count)?))),
             (None, None) => None,
         },
     };
@@ -936,7 +938,7 @@ async fn create_charges_async(
                 order_id: rt::ChargeBatchItemDtoOrderId::try_from(c.order_id.to_string())
                     .map_err(|e| ApiError::invalid(format!("[{i}].orderId"), e.to_string()))?,
                 retry_days: c.retry_days,
-                transaction_type: c.transaction_type,
+                transaction_type: c.transaction_type.clone(),
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
@@ -948,7 +950,7 @@ async fn create_charges_async(
         let outcome = check_charge(
             c.amount,
             &c.description,
-            c.transaction_type,
+            c.transaction_type.clone(),
             rt::ChargeCreationTypeV3::Recurring,
             Some(&c.due),
             Some(c.retry_days),

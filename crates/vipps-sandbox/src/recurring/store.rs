@@ -46,7 +46,7 @@ pub(crate) enum Pricing {
 impl Pricing {
     pub(crate) fn currency(&self) -> rt::CurrencyV3 {
         match self {
-            Pricing::Legacy { currency, .. } | Pricing::Variable { currency, .. } => *currency,
+            Pricing::Legacy { currency, .. } | Pricing::Variable { currency, .. } => currency.clone(),
         }
     }
 }
@@ -383,6 +383,8 @@ impl Store {
                 c.status = rt::ChargeStatus::Charged;
                 c.event(rt::ChargeEventEvent::Capture, amount, &key, at);
             }
+            // `parse_json` refuses unknown values in requests.
+            rt::TransactionType::Unknown(_) => unreachable!("charges hold only known transaction types"),
         }
     }
 
@@ -444,7 +446,7 @@ impl Store {
     /// Fails with 409 unless agreement `ai` can still be changed (PENDING or ACTIVE).
     pub(crate) fn ensure_changeable(&self, ai: usize) -> ApiResult<()> {
         let a = &self.agreements[ai];
-        match a.status {
+        match &a.status {
             rt::AgreementStatus::Pending | rt::AgreementStatus::Active => Ok(()),
             other => Err(ApiError::conflict(format!(
                 "agreement {} is {other}; a stopped or expired agreement cannot be changed",
@@ -572,7 +574,7 @@ impl Store {
             }
         };
         let list = &self.agreements[ai].charges;
-        let matches = |ci: usize| status.is_none_or(|s| self.charges[ci].status == s);
+        let matches = |ci: usize| status.as_ref().is_none_or(|s| &self.charges[ci].status == s);
         let mut page = Vec::new();
         let mut next = None;
         for (pos, &ci) in list.iter().enumerate().skip(start) {
@@ -602,37 +604,37 @@ impl Store {
     /// Agreement `ai` as the API shows it.
     pub(crate) fn agreement_response(&self, ai: usize) -> rt::AgreementResponseV3 {
         let a = &self.agreements[ai];
-        let pricing = match a.pricing {
+        let pricing = match &a.pricing {
             Pricing::Legacy { currency, amount } => {
                 rt::PricingResponse::LegacyPricingResponse(rt::LegacyPricingResponse {
-                    amount,
-                    currency,
+                    amount: *amount,
+                    currency: currency.clone(),
                     type_: rt::LegacyPricingResponseType::Legacy,
                 })
             }
             Pricing::Variable { currency, suggested_max, max } => {
                 rt::PricingResponse::VariableAmountPricingResponse(rt::VariableAmountPricingResponse {
-                    currency,
-                    max_amount: max,
-                    suggested_max_amount: suggested_max,
+                    currency: currency.clone(),
+                    max_amount: *max,
+                    suggested_max_amount: *suggested_max,
                     type_: rt::VariableAmountPricingResponseType::Variable,
                 })
             }
         };
         rt::AgreementResponseV3 {
             campaign: a.campaign.clone(),
-            country_code: a.country_code,
+            country_code: a.country_code.clone(),
             created: a.created,
             external_id: a.external_id.clone(),
             id: a.id.clone(),
-            interval: interval_response(a.interval),
+            interval: interval_response(a.interval.clone()),
             merchant_agreement_url: a.merchant_agreement_url.clone(),
             merchant_redirect_url: a.merchant_redirect_url.clone(),
             pricing,
             product_description: a.product_description.clone(),
             product_name: a.product_name.clone(),
             start: a.start,
-            status: Some(a.status),
+            status: Some(a.status.clone()),
             stop: a.stop,
             sub: a.sub.clone(),
             userinfo_url: a.sub.as_ref().map(|sub| format!("{}/vipps-userinfo-api/userinfo/{sub}", super::PUBLIC_HOST)),
@@ -648,7 +650,7 @@ impl Store {
         rt::ChargeResponseV3 {
             agreement_id: a.id.to_string(),
             amount: c.amount,
-            currency: c.currency,
+            currency: c.currency.clone(),
             description: c.description.clone(),
             due: midnight(c.due),
             external_agreement_id: a
@@ -656,16 +658,16 @@ impl Store {
                 .as_ref()
                 .and_then(|e| rt::ChargeResponseV3ExternalAgreementId::try_from(e.to_string()).ok()),
             external_id: c.external_id.clone(),
-            failure_description: c.failure.map(|(_, text)| text.to_owned()),
-            failure_reason: c.failure.map(|(reason, _)| reason),
+            failure_description: c.failure.clone().map(|(_, text)| text.to_owned()),
+            failure_reason: c.failure.clone().map(|(reason, _)| reason),
             history: rt::ChargeHistory(c.history.clone()),
             id: c.id.clone(),
             retry_days: c.retry_days,
-            status: c.status,
+            status: c.status.clone(),
             summary: rt::ChargeSummary { cancelled: c.cancelled, captured: c.captured, refunded: c.refunded },
             transaction_id: c.transaction_id.clone(),
-            transaction_type: c.transaction_type,
-            type_: c.kind,
+            transaction_type: c.transaction_type.clone(),
+            type_: c.kind.clone(),
         }
     }
 }
@@ -680,6 +682,7 @@ fn interval_response(interval: Option<(rt::TimePeriodUnit, u32)>) -> rt::TimePer
         rt::TimePeriodUnit::Month => (rt::TimePeriodResponseUnit::Month, "month"),
         rt::TimePeriodUnit::Week => (rt::TimePeriodResponseUnit::Week, "week"),
         rt::TimePeriodUnit::Day => (rt::TimePeriodResponseUnit::Day, "day"),
+        rt::TimePeriodUnit::Unknown(_) => unreachable!("agreements hold only known units"),
     };
     let text = if count == 1 { format!("every {word}") } else { format!("every {count} {word}s") };
     rt::TimePeriodResponse { count: i32::try_from(count).ok(), text: Some(text), unit: Some(response_unit) }
@@ -764,7 +767,7 @@ mod tests {
         store.process_due(now() + Duration::minutes(10), std::time::Duration::from_secs(600));
         assert_eq!(store.agreement(ai).status, rt::AgreementStatus::Expired);
         let c = store.charge(ci);
-        assert_eq!((c.status, c.cancelled), (rt::ChargeStatus::Cancelled, 5000));
+        assert_eq!((c.status.clone(), c.cancelled), (rt::ChargeStatus::Cancelled, 5000));
         assert!(store.accept(ai, "4712345678", clock_at(now() + Duration::minutes(11))).is_err());
     }
 
@@ -792,7 +795,7 @@ mod tests {
         store.capture(ci, 3000, "k4", at(3)).unwrap();
         store.refund(ci, 4500, "k5", at(3)).unwrap();
         let c = store.charge(ci);
-        assert_eq!((c.status, c.captured, c.refunded), (rt::ChargeStatus::Refunded, 5000, 5000));
+        assert_eq!((c.status.clone(), c.captured, c.refunded), (rt::ChargeStatus::Refunded, 5000, 5000));
         assert_eq!(store.cancel(ci, "k6", at(3)).unwrap_err().status, 409);
     }
 

@@ -1,0 +1,71 @@
+//! The per-API facts of `openapi/manifest.toml`: read, checked, and emitted into the `API`
+//! descriptor from which vipps-core sets the headers.
+
+use std::path::Path;
+
+use xtask::generate::generate_source_for;
+use xtask::manifest::Manifest;
+
+const ENTRY: &str = "[[api]]\nname = \"x\"\nspec = \"x.yaml\"\ncrate = \"vipps-x\"\ndescription = \"d\"\npublished = \"p\"\n";
+
+fn parse(extra: &str) -> Result<Manifest, String> {
+    Manifest::parse(Path::new("manifest.toml"), &format!("{ENTRY}{extra}"))
+}
+
+#[test]
+fn facts_have_defaults_and_are_checked() {
+    let m = parse("").unwrap();
+    let api = &m.apis[0];
+    assert_eq!(api.auth, "bearer-token");
+    assert!(api.headers.is_empty() && api.auth_operations.is_empty());
+    assert_eq!(api.environments, ["test", "production"]);
+    let m = parse("auth = \"basic\"\nauth-operations = { getThing = \"client-headers\" }\nheaders = [\"Psp-Id\"]\nenvironments = [\"production\"]\n").unwrap();
+    let api = &m.apis[0];
+    assert_eq!((api.auth.as_str(), api.auth_operations["getThing"].as_str()), ("basic", "client-headers"));
+    assert_eq!((api.headers.as_slice(), api.environments.as_slice()), (&["Psp-Id".to_string()][..], &["production".to_string()][..]));
+    for (bad, says) in [
+        ("auth = \"oauth\"\n", "auth `oauth`"),
+        ("auth-operations = { getThing = \"token\" }\n", "auth-operations.getThing"),
+        ("headers = [\"X-Other\"]\n", "header `X-Other`"),
+        ("environments = [\"staging\"]\n", "environments"),
+        ("environments = []\n", "environments"),
+    ] {
+        let err = parse(bad).err().unwrap_or_else(|| panic!("{bad} was accepted"));
+        assert!(err.contains(says) && err.contains("api `x`"), "{err}");
+    }
+}
+
+#[test]
+fn facts_are_emitted_into_the_descriptor() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/managed-headers.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let file = "xtask/fixtures/managed-headers.yaml";
+    let m = parse("auth = \"basic\"\nauth-operations = { createThing = \"client-headers\" }\nheaders = [\"Psp-Id\"]\nenvironments = [\"production\"]\n").unwrap();
+    let code = generate_source_for(file, &text, &m.apis[0]).unwrap();
+    assert!(code.contains("auth: ::vipps_core::Auth::Basic,"), "API default");
+    assert!(code.contains("auth: ::vipps_core::Auth::ClientHeaders,"), "the override");
+    assert!(code.contains("headers: &[::vipps_core::ManagedHeader::PspId]"));
+    assert!(code.contains("test: false") && code.contains("production: true"));
+    let m = parse("auth-operations = { noSuchOperation = \"none\" }\n").unwrap();
+    let err = generate_source_for(file, &text, &m.apis[0]).unwrap_err().to_string();
+    assert!(err.contains("noSuchOperation"), "{err}");
+}
+
+#[test]
+fn the_facade_the_test_list_and_the_readme_table_come_from_the_manifest() {
+    let m = parse("environments = [\"production\"]\naccessor = \"x_api\"\n").unwrap();
+    let mut apis = m.apis.clone();
+    apis.push(xtask::manifest::ApiEntry::new("new-thing", "new-thing.yaml", "vipps-new-thing"));
+    let facade = xtask::generate::facade(&apis);
+    assert!(facade.contains("pub fn new_thing(&self) -> vipps_new_thing::Client {"), "{facade}");
+    assert!(facade.contains("#[cfg(feature = \"new-thing\")]\npub use vipps_new_thing as new_thing;"), "{facade}");
+    assert!(facade.contains("pub fn x_api(&self) -> Result<vipps_x::Client, vipps_core::Error> {"), "{facade}");
+    assert!(facade.contains("crate::client::served_in(self.runtime(), &vipps_x::API)?;"));
+    let tests = xtask::generate::test_apis(&apis);
+    assert!(tests.contains("&[&vipps_x::API, &vipps_new_thing::API]"), "{tests}");
+    let readme = format!("# R\n\n{}\nold rows\n{}\nafter\n", xtask::generate::README_BEGIN, xtask::generate::README_END);
+    let table = xtask::generate::readme_table(&readme, &apis).unwrap();
+    assert!(table.contains("| `crates/vipps-new-thing` | `openapi/new-thing.yaml` |") && !table.contains("old rows"), "{table}");
+    assert!(table.contains("`x_api()`, feature `x`; production only") && table.ends_with("-->\nafter\n"), "{table}");
+    assert!(parse("accessor = \"Not-An-Ident\"\n").is_err());
+}
