@@ -45,4 +45,5 @@ pub use vipps_psp as psp;
 #[cfg(feature = "recurring")]
 pub use vipps_recurring as recurring_api;
 pub use vipps_core;
+pub use vipps_core::webhooks;
 pub use vipps_core::reqwest;
