@@ -7,6 +7,8 @@
 //!
 //! Secrets (client secret, subscription key, tokens) are never shown by `Debug`, `Display`,
 //! tracing or errors.
+//!
+//! [`webhooks`] verifies and reads the webhooks Vipps MobilePay delivers.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,6 +23,7 @@ pub mod hooks;
 mod problem;
 mod runtime;
 mod token;
+pub mod webhooks;
 
 pub use api::{ApiDescriptor, Auth, Environments, ManagedHeader, OperationDescriptor, OperationStatus};
 pub use config::{Environment, IdempotencyKey, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint};

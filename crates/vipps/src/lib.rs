@@ -40,4 +40,5 @@ mod generated;
 #[allow(unused_imports)] // nothing to re-export without an API feature
 pub use generated::*;
 pub use vipps_core;
+pub use vipps_core::webhooks;
 pub use vipps_core::reqwest;
