@@ -90,6 +90,12 @@ pub fn add_entry(root: &Path, name: &str, from: &str, title: &str) -> Result<(),
         t.insert("description", value(format!("Generated client for the Vipps MobilePay {}.", title.trim().trim_end_matches('.'))));
         t.insert("published", value(from));
         t.insert("sha256", value(""));
+        // The facade's own `webhooks` module (verification) and the like keep their names;
+        // the API's client is re-exported beside them as `<name>_api`.
+        let module = name.replace('-', "_");
+        if crate::manifest::FACADE_NAMES.contains(&module.as_str()) {
+            t.insert("module", value(format!("{module}_api")));
+        }
         apis.push(t);
         Ok(())
     })
@@ -109,9 +115,19 @@ pub fn run(root: &Path, name: &str, from: &str) -> Result<Vec<String>, String> {
     let doc = crate::load::parse_text(from, text).map_err(|e| e.to_string())?;
     crate::load::check_version(from, &doc).map_err(|e| e.to_string())?;
     let title = doc.pointer("/info/title").and_then(|t| t.as_str()).unwrap_or(name).to_owned();
+    // A failed fetch (of the document's references) takes the entry out again, so that the
+    // manifest is as it was and the same `add` can be run once more.
+    let manifest_path = root.join("openapi/manifest.toml");
+    let before = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     add_entry(root, name, from, &title)?;
     let mut lines = vec![format!("{name}: added to openapi/manifest.toml")];
-    lines.extend(crate::fetch::run(root, Some(name), Some(from))?);
+    match crate::fetch::run(root, Some(name), Some(from)) {
+        Ok(fetched) => lines.extend(fetched),
+        Err(e) => {
+            std::fs::write(&manifest_path, before).map_err(|w| format!("{e}; and restoring the manifest failed: {w}"))?;
+            return Err(format!("{e} (nothing was added)"));
+        }
+    }
     let krate = format!("vipps-{name}");
     wire(root, name, &krate)?;
     lines.push(format!("{name}: wired {krate} into Cargo.toml, crates/vipps (feature `{name}`) and tests"));

@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{value, DocumentMut, InlineTable, Item};
 
+/// Names the facade (`crates/vipps/src/lib.rs`) defines itself. A generated re-export under one
+/// of them would be shadowed by the facade's own item without any warning (a glob re-export
+/// loses to an explicit one), so an API may not take them as its `module`.
+pub const FACADE_NAMES: &[&str] = &["webhooks", "recurring", "vipps_core", "reqwest", "generated", "client"];
+
 /// One API of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiEntry {
@@ -146,9 +151,15 @@ impl Manifest {
                 let ok = v.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 ok.then_some(v.clone()).ok_or_else(|| bad(format!("`{k}` = `{v}` is not a snake_case identifier")))
             };
+            let module = ident("module")?;
+            if FACADE_NAMES.contains(&module.as_str()) {
+                return Err(bad(format!(
+                    "`module` = `{module}` is a name the facade already uses for something else; set `module` to another name"
+                )));
+            }
             apis.push(ApiEntry {
                 accessor: ident("accessor")?,
-                module: ident("module")?,
+                module,
                 spec: field("spec")?,
                 crate_name: field("crate")?,
                 description: field("description")?,

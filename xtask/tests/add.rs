@@ -15,8 +15,10 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn scratch() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let root = xtask::workspace_root().unwrap();
-    let dir = std::env::temp_dir().join(format!("vipps-xtask-add-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("vipps-xtask-add-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&root.join("openapi"), &dir.join("openapi"));
     for file in ["Cargo.toml", "README.md", "crates/vipps/Cargo.toml", "tests/Cargo.toml"] {
@@ -58,5 +60,40 @@ fn add_writes_the_entry_the_spec_the_wiring_and_the_crate() {
     let again = xtask::add::run(&dir, "new-thing", from).unwrap_err();
     assert!(again.contains("already has"), "{again}");
     assert!(xtask::add::run(&dir, "Bad_Name", from).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_add_leaves_the_manifest_as_it_was() {
+    let dir = scratch();
+    let before = std::fs::read_to_string(dir.join("openapi/manifest.toml")).unwrap();
+    // A document whose external `$ref` points at a file that is not there.
+    let lonely = dir.join("lonely");
+    std::fs::create_dir_all(&lonely).unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/external-ref.yaml")).unwrap();
+    std::fs::write(lonely.join("external-ref.yaml"), text).unwrap();
+    let err = xtask::add::run(&dir, "lonely", lonely.join("external-ref.yaml").to_str().unwrap()).unwrap_err();
+    assert!(err.contains("nothing was added"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("openapi/manifest.toml")).unwrap(), before);
+    // The same name can be added once the document is whole.
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/open-enums.yaml");
+    xtask::add::run(&dir, "lonely", from.to_str().unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_api_named_like_a_facade_module_is_re_exported_under_another_name() {
+    let dir = scratch();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/open-enums.yaml");
+    xtask::add::run(&dir, "webhooks", from.to_str().unwrap()).unwrap();
+    let manifest = xtask::manifest(&dir).unwrap();
+    assert_eq!(manifest.get("webhooks").unwrap().module, "webhooks_api");
+    let generated = std::fs::read_to_string(dir.join("crates/vipps/src/generated.rs")).unwrap();
+    assert!(generated.contains("vipps_webhooks as webhooks_api"), "{generated}");
+    // Written by hand, the clashing name is refused.
+    let text = std::fs::read_to_string(dir.join("openapi/manifest.toml")).unwrap();
+    std::fs::write(dir.join("openapi/manifest.toml"), text.replace("module = \"webhooks_api\"", "module = \"webhooks\"")).unwrap();
+    let Err(err) = xtask::manifest(&dir) else { panic!("a clashing module name was accepted") };
+    assert!(err.contains("facade already uses"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
