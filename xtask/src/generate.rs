@@ -397,7 +397,9 @@ pub fn streamline_requests(file: &mut syn::File) {
 ///   `::vipps_core::Error::invalid_input`, and the error of progenitor's `form_urlencoded`
 ///   goes through `::vipps_core::hooks::request_error`;
 /// - `ResponseValue::from_response(response)` becomes `::vipps_core::hooks::decode(response)`
-///   (which names the JSON path of a value that does not decode);
+///   (which names the JSON path of a value that does not decode), and `ResponseValue::empty`
+///   and `ResponseValue::stream` become `::vipps_core::hooks::empty` and `stream`: the response
+///   `hooks::send` gives back is a `vipps_core::hooks::Response`, its body already read;
 /// - `Error::ErrorResponse(..)` and `Error::UnexpectedResponse(response)` become
 ///   `::vipps_core::hooks::error_response(response).await` and
 ///   `::vipps_core::hooks::unexpected_response(response).await`.
@@ -469,6 +471,14 @@ pub fn return_sdk_errors(file: &mut syn::File) -> Result<(), String> {
                 if path_is(&call.func, &["Error", "UnexpectedResponse"]) {
                     *expr =
                         syn::parse_quote!(::vipps_core::hooks::unexpected_response(response).await);
+                    return;
+                }
+                if path_is(&call.func, &["ResponseValue", "empty"]) {
+                    *expr = syn::parse_quote!(::vipps_core::hooks::empty(response));
+                    return;
+                }
+                if path_is(&call.func, &["ResponseValue", "stream"]) {
+                    *expr = syn::parse_quote!(::vipps_core::hooks::stream(response));
                     return;
                 }
                 if path_is(&call.func, &["ResponseValue", "from_response"]) {

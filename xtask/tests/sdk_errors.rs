@@ -32,7 +32,7 @@ fn every_send_returns_the_sdk_error_through_the_runtime() {
             let squeezed: String = send.split_whitespace().collect();
             assert!(squeezed.contains(",::vipps_core::Error") && !squeezed.contains("Error<"), "{fixture}: the error type is the SDK's:\n{send}");
             assert_eq!(send.matches("::vipps_core::hooks::send(").count(), 1, "{fixture}:\n{send}");
-            for gone in ["client.pre(", "client.exec(", "client.post(", "Error::ErrorResponse", "Error::UnexpectedResponse", "Error::InvalidRequest", "ResponseValue::from_response"] {
+            for gone in ["client.pre(", "client.exec(", "client.post(", "Error::ErrorResponse", "Error::UnexpectedResponse", "Error::InvalidRequest", "ResponseValue::from_response", "ResponseValue::empty", "ResponseValue::stream"] {
                 assert!(!send.contains(gone), "{fixture}: `{gone}` is left:\n{send}");
             }
         }
@@ -51,6 +51,7 @@ fn responses_decode_and_errors_convert_through_the_runtime() {
     let delete = sends.iter().find(|s| s.contains(".delete(url)")).unwrap();
     let squeezed: String = delete.split_whitespace().collect();
     assert!(squeezed.contains("_=>Err(::vipps_core::hooks::unexpected_response(response).await)"), "{delete}");
+    assert!(squeezed.contains("204u16=>Ok(::vipps_core::hooks::empty(response))"), "{delete}");
 }
 
 #[test]

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
-use reqwest::ResponseBuilderExt;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
@@ -81,7 +80,7 @@ pub(crate) async fn exchange(
     limit: Option<(Instant, Limit, Duration)>,
     max_body: u64,
     connect: Option<Duration>,
-) -> Result<reqwest::Response, Error> {
+) -> Result<Response, Error> {
     // Boxed: the exchange (reqwest's request future and the body read) is the largest part
     // of a call's state, and every future that awaits it would otherwise hold and move it.
     let work = Box::pin(send_and_read(http, request, max_body, (connect, limit.map(|l| l.2))));
@@ -98,7 +97,7 @@ async fn send_and_read(
     request: reqwest::Request,
     max_body: u64,
     limits: (Option<Duration>, Option<Duration>),
-) -> Result<reqwest::Response, Error> {
+) -> Result<Response, Error> {
     let sent_to = request.url().clone();
     let response = http
         .execute(request)
@@ -132,14 +131,12 @@ async fn buffer(
     mut response: reqwest::Response,
     max_body: u64,
     limits: (Option<Duration>, Option<Duration>),
-) -> Result<reqwest::Response, Error> {
+) -> Result<Response, Error> {
     let too_large = Error::ResponseTooLarge { limit: max_body };
     if response.content_length().is_some_and(|n| n > max_body) {
         return Err(too_large);
     }
     let status = response.status();
-    let version = response.version();
-    let url = response.url().clone();
     let headers = std::mem::take(response.headers_mut());
     let read_error = |e| match Error::from_reqwest(e, limits) {
         Error::Transport { source, .. } => Error::Transport {
@@ -169,31 +166,50 @@ async fn buffer(
         }
     }
     let body = joined.map(BytesMut::freeze).or(first).unwrap_or_default();
-    let mut rebuilt = http::Response::builder()
-        .status(status)
-        .version(version)
-        .url(url)
-        .body(body)
-        .map_err(|_| {
-            Error::malformed(Some(status.as_u16()), "the response could not be rebuilt")
-        })?;
-    *rebuilt.headers_mut() = headers;
-    Ok(reqwest::Response::from(rebuilt))
+    Ok(Response { status, headers, body })
 }
 
-/// The body of a response [`exchange`] read.
-pub(crate) async fn response_bytes(response: reqwest::Response) -> Result<Bytes, Error> {
-    response
-        .bytes()
-        .await
-        .map_err(|e| Error::from_reqwest(e, (None, None)))
+/// A response whose body has been read whole: what [`hooks::send`](crate::hooks::send)
+/// returns to a generated `send`, which decodes it with [`hooks::decode`](crate::hooks::decode)
+/// or turns it into an error.
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Response {
+    /// A response made from its parts (for tests of code that takes one).
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self { status, headers, body }
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Status, headers and body.
+    pub fn into_parts(self) -> (StatusCode, HeaderMap, Bytes) {
+        (self.status, self.headers, self.body)
+    }
 }
 
 /// An error response's body as a [`Problem`]: JSON as it is, anything else (a gateway's HTML
 /// or text) as `{status, title, detail}` with the text kept in `detail`.
-pub(crate) async fn problem_of(response: reqwest::Response) -> Problem {
-    let status = response.status();
-    let body = response_bytes(response).await.unwrap_or_default();
+pub(crate) fn problem_of(response: Response) -> Problem {
+    let (status, _, body) = response.into_parts();
     match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
             Problem::from_value(v)
@@ -307,22 +323,14 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn non_json_error_bodies_become_problems() {
-        let raw = http::Response::builder()
-            .status(502)
-            .body("<html>Bad gateway</html>")
-            .unwrap();
-        let p = problem_of(reqwest::Response::from(raw)).await;
+    #[test]
+    fn non_json_error_bodies_become_problems() {
+        let raw = |status: u16, body: &'static str| Response::new(StatusCode::from_u16(status).unwrap(), HeaderMap::new(), Bytes::from_static(body.as_bytes()));
+        let p = problem_of(raw(502, "<html>Bad gateway</html>"));
         assert_eq!(p.status, Some(502));
         assert_eq!(p.detail.as_deref(), Some("<html>Bad gateway</html>"));
-        let raw = http::Response::builder()
-            .status(400)
-            .body(r#"{"title":"x"}"#)
-            .unwrap();
         assert_eq!(
-            problem_of(reqwest::Response::from(raw))
-                .await
+            problem_of(raw(400, r#"{"title":"x"}"#))
                 .title
                 .as_deref(),
             Some("x")

@@ -22,8 +22,9 @@ use crate::config::{IdempotencyKey, RetryPolicy};
 use crate::context::Context;
 use crate::error::Error;
 use crate::exchange::{
-    exchange, problem_of, response_bytes, retry_wait, retryable_status, Deadline,
+    exchange, problem_of, retry_wait, retryable_status, Deadline,
 };
+pub use crate::exchange::Response;
 use crate::headers::{
     CLIENT_ID, CLIENT_SECRET, IDEMPOTENCY_KEY, MERCHANT_SERIAL_NUMBER, PSP_ID, SUBSCRIPTION_KEY,
 };
@@ -284,7 +285,7 @@ pub async fn send(
     http: &reqwest::Client,
     request: reqwest::Request,
     operation: &str,
-) -> Result<reqwest::Response, Error> {
+) -> Result<Response, Error> {
     let span = tracing::info_span!(
         "vipps.call",
         api = ctx.api().name,
@@ -322,7 +323,7 @@ async fn call(
     mut request: reqwest::Request,
     operation: &str,
     span: &tracing::Span,
-) -> Result<reqwest::Response, Error> {
+) -> Result<Response, Error> {
     let runtime = ctx.runtime();
     let timeouts = *runtime.timeouts();
     let deadline = Deadline::new(timeouts.call);
@@ -392,10 +393,10 @@ fn is_error(status: StatusCode) -> bool {
 /// result, or the request to send next.
 async fn after_failure(
     ctx: &Context,
-    outcome: Result<reqwest::Response, Error>,
+    outcome: Result<Response, Error>,
     spare: Option<reqwest::Request>,
     progress: &mut Progress,
-) -> ControlFlow<Result<reqwest::Response, Error>, reqwest::Request> {
+) -> ControlFlow<Result<Response, Error>, reqwest::Request> {
     let runtime = ctx.runtime();
     let Progress {
         policy,
@@ -469,12 +470,8 @@ async fn after_failure(
 
 /// Reads a success response's JSON body into `T`. A body that does not decode is an
 /// [`Error::MalformedResponse`] naming the JSON path of the value at fault.
-pub async fn decode<T: DeserializeOwned>(
-    mut response: reqwest::Response,
-) -> Result<ResponseValue<T>, Error> {
-    let status = response.status();
-    let headers = std::mem::take(response.headers_mut());
-    let body = response_bytes(response).await?;
+pub async fn decode<T: DeserializeOwned>(response: Response) -> Result<ResponseValue<T>, Error> {
+    let (status, headers, body) = response.into_parts();
     let mut de = serde_json::Deserializer::from_slice(&body);
     let malformed = |path: Option<String>, e: &serde_json::Error| Error::MalformedResponse {
         status: Some(status.as_u16()),
@@ -525,9 +522,9 @@ fn describe(e: &serde_json::Error) -> String {
 
 /// The [`Error`] of an error status: [`Error::Authentication`] for 401, [`Error::Api`]
 /// otherwise, with the body read as a [`Problem`](crate::Problem).
-pub async fn error_response(response: reqwest::Response) -> Error {
+pub async fn error_response(response: Response) -> Error {
     let status = response.status().as_u16();
-    let problem = Box::new(problem_of(response).await);
+    let problem = Box::new(problem_of(response));
     if status == 401 {
         Error::Authentication {
             status: Some(status),
@@ -537,6 +534,20 @@ pub async fn error_response(response: reqwest::Response) -> Error {
     } else {
         Error::Api { status, problem }
     }
+}
+
+/// A response with no body to read, as progenitor's `ResponseValue::empty` gives it.
+pub fn empty(response: Response) -> ResponseValue<()> {
+    let (status, headers, _) = response.into_parts();
+    ResponseValue::new((), status, headers)
+}
+
+/// A response whose body is not JSON (an image, text), as progenitor's
+/// `ResponseValue::stream` gives it: the bytes already read, as one chunk.
+pub fn stream(response: Response) -> ResponseValue<progenitor_client::ByteStream> {
+    let (status, headers, body) = response.into_parts();
+    let chunks = futures::stream::once(std::future::ready(Ok(body)));
+    ResponseValue::new(progenitor_client::ByteStream::new(Box::pin(chunks)), status, headers)
 }
 
 /// The [`Error`] of a request a generated client could not build (a form body that does not
@@ -549,7 +560,7 @@ pub fn request_error(e: progenitor_client::Error<crate::Problem>) -> Error {
 }
 
 /// The [`Error`] of a status the spec does not document.
-pub async fn unexpected_response(response: reqwest::Response) -> Error {
+pub async fn unexpected_response(response: Response) -> Error {
     let status = response.status();
     if status.is_success() {
         Error::malformed(
@@ -680,11 +691,8 @@ mod tests {
             #[allow(dead_code)]
             amount: u32,
         }
-        let raw = http::Response::builder()
-            .status(200)
-            .body(r#"[{"amount":1},{"amount":"secret-value"}]"#)
-            .unwrap();
-        let err = decode::<Vec<Charge>>(reqwest::Response::from(raw))
+        let raw = |body: &'static str| Response::new(StatusCode::OK, Default::default(), bytes::Bytes::from_static(body.as_bytes()));
+        let err = decode::<Vec<Charge>>(raw(r#"[{"amount":1},{"amount":"secret-value"}]"#))
             .await
             .unwrap_err();
         match &err {
@@ -702,12 +710,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!format!("{err} {err:?}").contains("secret-value"));
-        let raw = http::Response::builder()
-            .status(200)
-            .body(r#"[] trailing"#)
-            .unwrap();
         assert!(matches!(
-            decode::<Vec<Charge>>(reqwest::Response::from(raw)).await,
+            decode::<Vec<Charge>>(raw("[] trailing")).await,
             Err(Error::MalformedResponse { .. })
         ));
     }

@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::error::Error;
 use crate::exchange::{
-    exchange, problem_of, response_bytes, retry_wait, token_retryable_status, Deadline,
+    exchange, problem_of, retry_wait, token_retryable_status, Deadline,
 };
 use crate::headers::{CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, SUBSCRIPTION_KEY};
 use crate::token::{parse_token_response, AccessToken, TokenCache};
@@ -249,7 +249,7 @@ impl Runtime {
                 let outcome = exchange(&inner.http, request, limit, TOKEN_RESPONSE_LIMIT, inner.timeouts.connect).await;
                 let wait = match &outcome {
                     Ok(response) if response.status().is_success() => {
-                        let body = response_bytes(outcome?).await?;
+                        let (_, _, body) = outcome?.into_parts();
                         return parse_token_response(&body);
                     }
                     Ok(response) if token_retryable_status(response.status()) => {
@@ -329,11 +329,11 @@ impl Runtime {
 const TOKEN_RESPONSE_LIMIT: u64 = 64 * 1024;
 
 /// The error for a token request that ended without a token.
-async fn token_failure(outcome: Result<reqwest::Response, Error>) -> Error {
+async fn token_failure(outcome: Result<crate::exchange::Response, Error>) -> Error {
     match outcome {
         Ok(response) => {
             let status = response.status().as_u16();
-            let problem = problem_of(response).await;
+            let problem = problem_of(response);
             Error::TokenEndpoint {
                 status: Some(status),
                 problem: Some(Box::new(problem)),

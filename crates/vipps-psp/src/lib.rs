@@ -3497,7 +3497,7 @@ pub mod builder {
                 )
                 .await?;
             match response.status().as_u16() {
-                200u16 => Ok(ResponseValue::empty(response)),
+                200u16 => Ok(::vipps_core::hooks::empty(response)),
                 400u16..=499u16 => {
                     Err(::vipps_core::hooks::error_response(response).await)
                 }

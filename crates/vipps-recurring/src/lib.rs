@@ -14846,8 +14846,8 @@ pub mod builder {
                 )
                 .await?;
             match response.status().as_u16() {
-                202u16 => Ok(ResponseValue::empty(response)),
-                204u16 => Ok(ResponseValue::empty(response)),
+                202u16 => Ok(::vipps_core::hooks::empty(response)),
+                204u16 => Ok(::vipps_core::hooks::empty(response)),
                 400u16..=499u16 => {
                     Err(::vipps_core::hooks::error_response(response).await)
                 }
@@ -14969,7 +14969,7 @@ pub mod builder {
                 )
                 .await?;
             match response.status().as_u16() {
-                204u16 => Ok(ResponseValue::empty(response)),
+                204u16 => Ok(::vipps_core::hooks::empty(response)),
                 400u16..=499u16 => {
                     Err(::vipps_core::hooks::error_response(response).await)
                 }
@@ -15390,8 +15390,8 @@ pub mod builder {
                 )
                 .await?;
             match response.status().as_u16() {
-                202u16 => Ok(ResponseValue::empty(response)),
-                204u16 => Ok(ResponseValue::empty(response)),
+                202u16 => Ok(::vipps_core::hooks::empty(response)),
+                204u16 => Ok(::vipps_core::hooks::empty(response)),
                 400u16..=499u16 => {
                     Err(::vipps_core::hooks::error_response(response).await)
                 }
@@ -15527,8 +15527,8 @@ pub mod builder {
                 )
                 .await?;
             match response.status().as_u16() {
-                202u16 => Ok(ResponseValue::empty(response)),
-                204u16 => Ok(ResponseValue::empty(response)),
+                202u16 => Ok(::vipps_core::hooks::empty(response)),
+                204u16 => Ok(::vipps_core::hooks::empty(response)),
                 400u16..=499u16 => {
                     Err(::vipps_core::hooks::error_response(response).await)
                 }
@@ -15662,8 +15662,8 @@ pub mod builder {
                 )
                 .await?;
             match response.status().as_u16() {
-                202u16 => Ok(ResponseValue::empty(response)),
-                204u16 => Ok(ResponseValue::empty(response)),
+                202u16 => Ok(::vipps_core::hooks::empty(response)),
+                204u16 => Ok(::vipps_core::hooks::empty(response)),
                 400u16..=499u16 => {
                     Err(::vipps_core::hooks::error_response(response).await)
                 }
