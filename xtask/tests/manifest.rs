@@ -69,3 +69,27 @@ fn the_facade_the_test_list_and_the_readme_table_come_from_the_manifest() {
     assert!(table.contains("`x_api()`, feature `x`; production only") && table.ends_with("-->\nafter\n"), "{table}");
     assert!(parse("accessor = \"Not-An-Ident\"\n").is_err());
 }
+
+#[test]
+fn operation_names_rename_the_method_and_keep_the_published_id() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/managed-headers.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let file = "xtask/fixtures/managed-headers.yaml";
+    // Without the map, progenitor names the method after the published id.
+    let plain = generate_source_for(file, &text, &parse("").unwrap().apis[0]).unwrap();
+    assert!(plain.contains("pub fn create_thing(&self)") && !plain.contains("make_thing"));
+    let m = parse("auth-operations = { createThing = \"client-headers\" }\noperation-names = { createThing = \"make_thing\" }\n").unwrap();
+    let code = generate_source_for(file, &text, &m.apis[0]).unwrap();
+    assert!(code.contains("pub fn make_thing(&self) -> builder::MakeThing<'_>"), "method and builder renamed");
+    assert!(!code.contains("pub fn create_thing("), "the published name is gone");
+    let flat: String = code.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("method_name: \"make_thing\", operation_id: \"createThing\","), "descriptor keeps the id");
+    assert!(code.contains("Published operationId: `createThing`."), "doc keeps the id");
+    assert!(code.contains("auth: ::vipps_core::Auth::ClientHeaders,"), "auth-operations still by published id");
+    // A name for an operation the spec lacks, or one that collides, is an error.
+    let m = parse("operation-names = { noSuchOperation = \"x\" }\n").unwrap();
+    let err = generate_source_for(file, &text, &m.apis[0]).unwrap_err().to_string();
+    assert!(err.contains("noSuchOperation"), "{err}");
+    assert!(parse("operation-names = { a = \"Not-Snake\" }\n").err().unwrap().contains("operation-names.a"));
+    assert!(parse("operation-names = { a = \"same\", b = \"same\" }\n").err().unwrap().contains("two operations"));
+}

@@ -7078,6 +7078,8 @@ let response = client.get_api_quality()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getApiQuality`.
     pub fn get_api_quality(&self) -> builder::GetApiQuality<'_> {
         builder::GetApiQuality::new(self)
     }
@@ -7097,6 +7099,8 @@ let response = client.get_all_merchants()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getAllMerchants`.
     pub fn get_all_merchants(&self) -> builder::GetAllMerchants<'_> {
         builder::GetAllMerchants::new(self)
     }
@@ -7119,6 +7123,8 @@ let response = client.get_merchant_by_business_identifier()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMerchantByBusinessIdentifier`.
     pub fn get_merchant_by_business_identifier(
         &self,
     ) -> builder::GetMerchantByBusinessIdentifier<'_> {
@@ -7144,6 +7150,8 @@ let response = client.get_merchant_contracts()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMerchantContracts`.
     pub fn get_merchant_contracts(&self) -> builder::GetMerchantContracts<'_> {
         builder::GetMerchantContracts::new(self)
     }
@@ -7168,6 +7176,8 @@ let response = client.get_merchant_product_orders()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMerchantProductOrders`.
     pub fn get_merchant_product_orders(&self) -> builder::GetMerchantProductOrders<'_> {
         builder::GetMerchantProductOrders::new(self)
     }
@@ -7190,6 +7200,8 @@ let response = client.get_sales_units_by_business_identifier()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getSalesUnitsByBusinessIdentifier`.
     pub fn get_sales_units_by_business_identifier(
         &self,
     ) -> builder::GetSalesUnitsByBusinessIdentifier<'_> {
@@ -7208,6 +7220,8 @@ let response = client.get_partner_price_packages()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getPartnerPricePackages`.
     pub fn get_partner_price_packages(&self) -> builder::GetPartnerPricePackages<'_> {
         builder::GetPartnerPricePackages::new(self)
     }
@@ -7226,6 +7240,8 @@ let response = client.get_partner_whoami()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getPartnerWhoami`.
     pub fn get_partner_whoami(&self) -> builder::GetPartnerWhoami<'_> {
         builder::GetPartnerWhoami::new(self)
     }
@@ -7251,6 +7267,8 @@ let response = client.get_product_orders_v1()
     #[deprecated(
         note = "GET /management/v1/product-orders is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `getProductOrdersV1`.
     pub fn get_product_orders_v1(&self) -> builder::GetProductOrdersV1<'_> {
         builder::GetProductOrdersV1::new(self)
     }
@@ -7279,6 +7297,8 @@ let response = client.order_product()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `orderProduct`.
     pub fn order_product(&self) -> builder::OrderProduct<'_> {
         builder::OrderProduct::new(self)
     }
@@ -7297,6 +7317,8 @@ let response = client.delete_product_order()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `deleteProductOrder`.
     pub fn delete_product_order(&self) -> builder::DeleteProductOrder<'_> {
         builder::DeleteProductOrder::new(self)
     }
@@ -7321,6 +7343,8 @@ let response = client.get_product_order_details_v1()
     #[deprecated(
         note = "GET /management/v1/product-orders/{prefilledProductOrderId}/details is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `getProductOrderDetailsV1`.
     pub fn get_product_order_details_v1(&self) -> builder::GetProductOrderDetailsV1<'_> {
         builder::GetProductOrderDetailsV1::new(self)
     }
@@ -7338,6 +7362,8 @@ let response = client.get_all_sales_units()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getAllSalesUnits`.
     pub fn get_all_sales_units(&self) -> builder::GetAllSalesUnits<'_> {
         builder::GetAllSalesUnits::new(self)
     }
@@ -7357,6 +7383,8 @@ let response = client.get_msn()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMsn`.
     pub fn get_msn(&self) -> builder::GetMsn<'_> {
         builder::GetMsn::new(self)
     }
@@ -7379,6 +7407,8 @@ let response = client.update_msn()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `updateMsn`.
     pub fn update_msn(&self) -> builder::UpdateMsn<'_> {
         builder::UpdateMsn::new(self)
     }
@@ -7401,6 +7431,8 @@ let response = client.get_product_orders()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getProductOrders`.
     pub fn get_product_orders(&self) -> builder::GetProductOrders<'_> {
         builder::GetProductOrders::new(self)
     }
@@ -7422,6 +7454,8 @@ let response = client.get_product_order_details()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getProductOrderDetails`.
     pub fn get_product_order_details(&self) -> builder::GetProductOrderDetails<'_> {
         builder::GetProductOrderDetails::new(self)
     }

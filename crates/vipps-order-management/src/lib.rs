@@ -3998,6 +3998,8 @@ let response = client.post_image()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `post-image`.
     pub fn post_image(&self) -> builder::PostImage<'_> {
         builder::PostImage::new(self)
     }
@@ -4018,6 +4020,8 @@ let response = client.get_order()
     #[deprecated(
         note = "GET /order-management/v1/orders/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `get-order`.
     pub fn get_order(&self) -> builder::GetOrder<'_> {
         builder::GetOrder::new(self)
     }
@@ -4040,6 +4044,8 @@ let response = client.put_order()
     #[deprecated(
         note = "PUT /order-management/v1/orders/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `put-order`.
     pub fn put_order(&self) -> builder::PutOrder<'_> {
         builder::PutOrder::new(self)
     }
@@ -4060,6 +4066,8 @@ let response = client.get_receipt()
     #[deprecated(
         note = "GET /order-management/v1/receipts/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `get-receipt`.
     pub fn get_receipt(&self) -> builder::GetReceipt<'_> {
         builder::GetReceipt::new(self)
     }
@@ -4082,6 +4090,8 @@ let response = client.post_receipt()
     #[deprecated(
         note = "POST /order-management/v1/receipts/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `post-receipt`.
     pub fn post_receipt(&self) -> builder::PostReceipt<'_> {
         builder::PostReceipt::new(self)
     }
@@ -4107,6 +4117,8 @@ let response = client.put_category_v2()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `put-category-v2`.
     pub fn put_category_v2(&self) -> builder::PutCategoryV2<'_> {
         builder::PutCategoryV2::new(self)
     }
@@ -4131,6 +4143,8 @@ let response = client.post_receipt_v2()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `post-receipt-v2`.
     pub fn post_receipt_v2(&self) -> builder::PostReceiptV2<'_> {
         builder::PostReceiptV2::new(self)
     }
@@ -4152,6 +4166,8 @@ let response = client.get_order_v2()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `get-order-v2`.
     pub fn get_order_v2(&self) -> builder::GetOrderV2<'_> {
         builder::GetOrderV2::new(self)
     }
@@ -4169,6 +4185,8 @@ let response = client.get_categories_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `get-categories-v3`.
     pub fn get_categories_v3(&self) -> builder::GetCategoriesV3<'_> {
         builder::GetCategoriesV3::new(self)
     }
@@ -4184,6 +4202,8 @@ let response = client.post_category_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `post-category-v3`.
     pub fn post_category_v3(&self) -> builder::PostCategoryV3<'_> {
         builder::PostCategoryV3::new(self)
     }
@@ -4201,6 +4221,8 @@ let response = client.get_category_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `get-category-v3`.
     pub fn get_category_v3(&self) -> builder::GetCategoryV3<'_> {
         builder::GetCategoryV3::new(self)
     }
@@ -4218,6 +4240,8 @@ let response = client.delete_category_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `delete-category-v3`.
     pub fn delete_category_v3(&self) -> builder::DeleteCategoryV3<'_> {
         builder::DeleteCategoryV3::new(self)
     }

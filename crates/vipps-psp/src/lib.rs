@@ -3331,16 +3331,16 @@ Arguments:
 - `psp_transaction_id`: The PSP's globally unique reference for the transaction.
 - `body`: The test user and the token that identify the approval.
 ```ignore
-let response = client.integration_test_approve_payment()
+let response = client.force_approve_payment()
     .psp_transaction_id(psp_transaction_id)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn integration_test_approve_payment(
-        &self,
-    ) -> builder::IntegrationTestApprovePayment<'_> {
-        builder::IntegrationTestApprovePayment::new(self)
+    ///
+    /// Published operationId: `integrationTestApprovePayment`.
+    pub fn force_approve_payment(&self) -> builder::ForceApprovePayment<'_> {
+        builder::ForceApprovePayment::new(self)
     }
     /**Start a PSP payment
 
@@ -3351,15 +3351,15 @@ Sends a `POST` request to `/psp/v3/psppayments/init`
 Arguments:
 - `body`: The payment to start.
 ```ignore
-let response = client.initiate_payment_v3_using_post()
+let response = client.initiate_payment()
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn initiate_payment_v3_using_post(
-        &self,
-    ) -> builder::InitiatePaymentV3UsingPost<'_> {
-        builder::InitiatePaymentV3UsingPost::new(self)
+    ///
+    /// Published operationId: `initiatePaymentV3UsingPOST`.
+    pub fn initiate_payment(&self) -> builder::InitiatePayment<'_> {
+        builder::InitiatePayment::new(self)
     }
     /**Report PSP payment status changes
 
@@ -3370,13 +3370,15 @@ Sends a `POST` request to `/psp/v3/psppayments/updatestatus`
 Arguments:
 - `body`: The status changes to record.
 ```ignore
-let response = client.updatestatus_using_post()
+let response = client.update_status()
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn updatestatus_using_post(&self) -> builder::UpdatestatusUsingPost<'_> {
-        builder::UpdatestatusUsingPost::new(self)
+    ///
+    /// Published operationId: `updatestatusUsingPOST`.
+    pub fn update_status(&self) -> builder::UpdateStatus<'_> {
+        builder::UpdateStatus::new(self)
     }
     /**Get PSP payment details
 
@@ -3387,15 +3389,15 @@ Sends a `GET` request to `/psp/v3/psppayments/{pspTransactionId}/details`
 Arguments:
 - `psp_transaction_id`: The PSP's globally unique reference for the transaction.
 ```ignore
-let response = client.get_psp_payment_details_using_get()
+let response = client.get_payment_details()
     .psp_transaction_id(psp_transaction_id)
     .send()
     .await;
 ```*/
-    pub fn get_psp_payment_details_using_get(
-        &self,
-    ) -> builder::GetPspPaymentDetailsUsingGet<'_> {
-        builder::GetPspPaymentDetailsUsingGet::new(self)
+    ///
+    /// Published operationId: `getPSPPaymentDetailsUsingGET`.
+    pub fn get_payment_details(&self) -> builder::GetPaymentDetails<'_> {
+        builder::GetPaymentDetails::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -3407,16 +3409,16 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::integration_test_approve_payment`]
+    /**Builder for [`Client::force_approve_payment`]
 
-[`Client::integration_test_approve_payment`]: super::Client::integration_test_approve_payment*/
+[`Client::force_approve_payment`]: super::Client::force_approve_payment*/
     #[derive(Debug, Clone)]
-    pub struct IntegrationTestApprovePayment<'a> {
+    pub struct ForceApprovePayment<'a> {
         client: &'a super::Client,
         psp_transaction_id: Result<::std::string::String, String>,
         body: Result<types::builder::ForceApproveRequest, String>,
     }
-    impl<'a> IntegrationTestApprovePayment<'a> {
+    impl<'a> ForceApprovePayment<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3487,7 +3489,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "integration_test_approve_payment",
+                operation_id: "force_approve_payment",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3508,15 +3510,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::initiate_payment_v3_using_post`]
+    /**Builder for [`Client::initiate_payment`]
 
-[`Client::initiate_payment_v3_using_post`]: super::Client::initiate_payment_v3_using_post*/
+[`Client::initiate_payment`]: super::Client::initiate_payment*/
     #[derive(Debug, Clone)]
-    pub struct InitiatePaymentV3UsingPost<'a> {
+    pub struct InitiatePayment<'a> {
         client: &'a super::Client,
         body: Result<types::builder::InitiatePaymentRequest, String>,
     }
-    impl<'a> InitiatePaymentV3UsingPost<'a> {
+    impl<'a> InitiatePayment<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3574,7 +3576,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "initiate_payment_v3_using_post",
+                operation_id: "initiate_payment",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3595,15 +3597,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::updatestatus_using_post`]
+    /**Builder for [`Client::update_status`]
 
-[`Client::updatestatus_using_post`]: super::Client::updatestatus_using_post*/
+[`Client::update_status`]: super::Client::update_status*/
     #[derive(Debug, Clone)]
-    pub struct UpdatestatusUsingPost<'a> {
+    pub struct UpdateStatus<'a> {
         client: &'a super::Client,
         body: Result<types::builder::PaymentStatus, String>,
     }
-    impl<'a> UpdatestatusUsingPost<'a> {
+    impl<'a> UpdateStatus<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3654,7 +3656,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "updatestatus_using_post",
+                operation_id: "update_status",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3675,15 +3677,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::get_psp_payment_details_using_get`]
+    /**Builder for [`Client::get_payment_details`]
 
-[`Client::get_psp_payment_details_using_get`]: super::Client::get_psp_payment_details_using_get*/
+[`Client::get_payment_details`]: super::Client::get_payment_details*/
     #[derive(Debug, Clone)]
-    pub struct GetPspPaymentDetailsUsingGet<'a> {
+    pub struct GetPaymentDetails<'a> {
         client: &'a super::Client,
         psp_transaction_id: Result<::std::string::String, String>,
     }
-    impl<'a> GetPspPaymentDetailsUsingGet<'a> {
+    impl<'a> GetPaymentDetails<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3728,7 +3730,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "get_psp_payment_details_using_get",
+                operation_id: "get_payment_details",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3768,25 +3770,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     },
     operations: &[
         ::vipps_core::OperationDescriptor {
-            method_name: "get_psp_payment_details_using_get",
-            operation_id: "getPSPPaymentDetailsUsingGET",
-            http_method: "GET",
-            path: "/psp/v3/psppayments/{pspTransactionId}/details",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "initiate_payment_v3_using_post",
-            operation_id: "initiatePaymentV3UsingPOST",
-            http_method: "POST",
-            path: "/psp/v3/psppayments/init",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "integration_test_approve_payment",
+            method_name: "force_approve_payment",
             operation_id: "integrationTestApprovePayment",
             http_method: "POST",
             path: "/psp/v3/integration-test/psppayments/{pspTransactionId}/approve",
@@ -3795,7 +3779,25 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "updatestatus_using_post",
+            method_name: "get_payment_details",
+            operation_id: "getPSPPaymentDetailsUsingGET",
+            http_method: "GET",
+            path: "/psp/v3/psppayments/{pspTransactionId}/details",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "initiate_payment",
+            operation_id: "initiatePaymentV3UsingPOST",
+            http_method: "POST",
+            path: "/psp/v3/psppayments/init",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "update_status",
             operation_id: "updatestatusUsingPOST",
             http_method: "POST",
             path: "/psp/v3/psppayments/updatestatus",

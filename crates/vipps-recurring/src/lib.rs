@@ -10,70 +10,6 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
-    ///`AcceptUsingPatchv3IdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct AcceptUsingPatchv3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for AcceptUsingPatchv3IdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<AcceptUsingPatchv3IdempotencyKey>
-    for ::std::string::String {
-        fn from(value: AcceptUsingPatchv3IdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for AcceptUsingPatchv3IdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 40usize {
-                return Err("longer than 40 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for AcceptUsingPatchv3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for AcceptUsingPatchv3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for AcceptUsingPatchv3IdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Reference to an agreement.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgreementReference {
@@ -4458,6 +4394,70 @@ pub mod types {
     impl ForceAcceptAgreement {
         pub fn builder() -> builder::ForceAcceptAgreement {
             Default::default()
+        }
+    }
+    ///`ForceAcceptAgreementIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ForceAcceptAgreementIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ForceAcceptAgreementIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ForceAcceptAgreementIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: ForceAcceptAgreementIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ForceAcceptAgreementIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 40usize {
+                return Err("longer than 40 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ForceAcceptAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ForceAcceptAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ForceAcceptAgreementIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///Customer who accepts the agreement.
@@ -12640,6 +12640,8 @@ let response = client.list_agreements()
     .await;
 ```*/
     #[deprecated(note = "GET /recurring/v2/agreements is deprecated by Vipps MobilePay")]
+    ///
+    /// Published operationId: `ListAgreements`.
     pub fn list_agreements(&self) -> builder::ListAgreements<'_> {
         builder::ListAgreements::new(self)
     }
@@ -12660,6 +12662,8 @@ let response = client.draft_agreement()
     #[deprecated(
         note = "POST /recurring/v2/agreements is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `DraftAgreement`.
     pub fn draft_agreement(&self) -> builder::DraftAgreement<'_> {
         builder::DraftAgreement::new(self)
     }
@@ -12680,6 +12684,8 @@ let response = client.fetch_agreement()
     #[deprecated(
         note = "GET /recurring/v2/agreements/{agreementId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `FetchAgreement`.
     pub fn fetch_agreement(&self) -> builder::FetchAgreement<'_> {
         builder::FetchAgreement::new(self)
     }
@@ -12702,6 +12708,8 @@ let response = client.update_agreement_put()
     #[deprecated(
         note = "PUT /recurring/v2/agreements/{agreementId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `UpdateAgreementPut`.
     pub fn update_agreement_put(&self) -> builder::UpdateAgreementPut<'_> {
         builder::UpdateAgreementPut::new(self)
     }
@@ -12724,6 +12732,8 @@ let response = client.update_agreement_patch()
     #[deprecated(
         note = "PATCH /recurring/v2/agreements/{agreementId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `UpdateAgreementPatch`.
     pub fn update_agreement_patch(&self) -> builder::UpdateAgreementPatch<'_> {
         builder::UpdateAgreementPatch::new(self)
     }
@@ -12737,7 +12747,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `body`: The customer who accepts.
 ```ignore
-let response = client.accept_using_patch()
+let response = client.force_accept_agreement_v2()
     .agreement_id(agreement_id)
     .body(body)
     .send()
@@ -12746,8 +12756,10 @@ let response = client.accept_using_patch()
     #[deprecated(
         note = "PATCH /recurring/v2/agreements/{agreementId}/accept is deprecated by Vipps MobilePay"
     )]
-    pub fn accept_using_patch(&self) -> builder::AcceptUsingPatch<'_> {
-        builder::AcceptUsingPatch::new(self)
+    ///
+    /// Published operationId: `acceptUsingPATCH`.
+    pub fn force_accept_agreement_v2(&self) -> builder::ForceAcceptAgreementV2<'_> {
+        builder::ForceAcceptAgreementV2::new(self)
     }
     /**List charges (v2)
 
@@ -12768,6 +12780,8 @@ let response = client.list_charges()
     #[deprecated(
         note = "GET /recurring/v2/agreements/{agreementId}/charges is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `ListCharges`.
     pub fn list_charges(&self) -> builder::ListCharges<'_> {
         builder::ListCharges::new(self)
     }
@@ -12792,6 +12806,8 @@ let response = client.create_charge()
     #[deprecated(
         note = "POST /recurring/v2/agreements/{agreementId}/charges is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `CreateCharge`.
     pub fn create_charge(&self) -> builder::CreateCharge<'_> {
         builder::CreateCharge::new(self)
     }
@@ -12814,6 +12830,8 @@ let response = client.fetch_charge()
     #[deprecated(
         note = "GET /recurring/v2/agreements/{agreementId}/charges/{chargeId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `FetchCharge`.
     pub fn fetch_charge(&self) -> builder::FetchCharge<'_> {
         builder::FetchCharge::new(self)
     }
@@ -12836,6 +12854,8 @@ let response = client.cancel_charge()
     #[deprecated(
         note = "DELETE /recurring/v2/agreements/{agreementId}/charges/{chargeId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `CancelCharge`.
     pub fn cancel_charge(&self) -> builder::CancelCharge<'_> {
         builder::CancelCharge::new(self)
     }
@@ -12860,6 +12880,8 @@ let response = client.capture_charge()
     #[deprecated(
         note = "POST /recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `CaptureCharge`.
     pub fn capture_charge(&self) -> builder::CaptureCharge<'_> {
         builder::CaptureCharge::new(self)
     }
@@ -12886,6 +12908,8 @@ let response = client.refund_charge()
     #[deprecated(
         note = "POST /recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `RefundCharge`.
     pub fn refund_charge(&self) -> builder::RefundCharge<'_> {
         builder::RefundCharge::new(self)
     }
@@ -12909,6 +12933,8 @@ let response = client.list_agreements_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `ListAgreementsV3`.
     pub fn list_agreements_v3(&self) -> builder::ListAgreementsV3<'_> {
         builder::ListAgreementsV3::new(self)
     }
@@ -12928,6 +12954,8 @@ let response = client.draft_agreement_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `DraftAgreementV3`.
     pub fn draft_agreement_v3(&self) -> builder::DraftAgreementV3<'_> {
         builder::DraftAgreementV3::new(self)
     }
@@ -12947,6 +12975,8 @@ let response = client.create_charge_async_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CreateChargeAsyncV3`.
     pub fn create_charge_async_v3(&self) -> builder::CreateChargeAsyncV3<'_> {
         builder::CreateChargeAsyncV3::new(self)
     }
@@ -12964,6 +12994,8 @@ let response = client.fetch_agreement_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `FetchAgreementV3`.
     pub fn fetch_agreement_v3(&self) -> builder::FetchAgreementV3<'_> {
         builder::FetchAgreementV3::new(self)
     }
@@ -12985,6 +13017,8 @@ let response = client.update_agreement_patch_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `UpdateAgreementPatchV3`.
     pub fn update_agreement_patch_v3(&self) -> builder::UpdateAgreementPatchV3<'_> {
         builder::UpdateAgreementPatchV3::new(self)
     }
@@ -12999,15 +13033,17 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The customer who accepts.
 ```ignore
-let response = client.accept_using_patchv3()
+let response = client.force_accept_agreement()
     .agreement_id(agreement_id)
     .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn accept_using_patchv3(&self) -> builder::AcceptUsingPatchv3<'_> {
-        builder::AcceptUsingPatchv3::new(self)
+    ///
+    /// Published operationId: `acceptUsingPATCHV3`.
+    pub fn force_accept_agreement(&self) -> builder::ForceAcceptAgreement<'_> {
+        builder::ForceAcceptAgreement::new(self)
     }
     /**List charges
 
@@ -13027,6 +13063,8 @@ let response = client.list_charges_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `ListChargesV3`.
     pub fn list_charges_v3(&self) -> builder::ListChargesV3<'_> {
         builder::ListChargesV3::new(self)
     }
@@ -13048,6 +13086,8 @@ let response = client.create_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CreateChargeV3`.
     pub fn create_charge_v3(&self) -> builder::CreateChargeV3<'_> {
         builder::CreateChargeV3::new(self)
     }
@@ -13067,6 +13107,8 @@ let response = client.fetch_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `FetchChargeV3`.
     pub fn fetch_charge_v3(&self) -> builder::FetchChargeV3<'_> {
         builder::FetchChargeV3::new(self)
     }
@@ -13088,6 +13130,8 @@ let response = client.cancel_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CancelChargeV3`.
     pub fn cancel_charge_v3(&self) -> builder::CancelChargeV3<'_> {
         builder::CancelChargeV3::new(self)
     }
@@ -13111,6 +13155,8 @@ let response = client.capture_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CaptureChargeV3`.
     pub fn capture_charge_v3(&self) -> builder::CaptureChargeV3<'_> {
         builder::CaptureChargeV3::new(self)
     }
@@ -13134,6 +13180,8 @@ let response = client.refund_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `RefundChargeV3`.
     pub fn refund_charge_v3(&self) -> builder::RefundChargeV3<'_> {
         builder::RefundChargeV3::new(self)
     }
@@ -13151,6 +13199,8 @@ let response = client.fetch_charge_by_id_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `FetchChargeByIdV3`.
     pub fn fetch_charge_by_id_v3(&self) -> builder::FetchChargeByIdV3<'_> {
         builder::FetchChargeByIdV3::new(self)
     }
@@ -13610,16 +13660,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::accept_using_patch`]
+    /**Builder for [`Client::force_accept_agreement_v2`]
 
-[`Client::accept_using_patch`]: super::Client::accept_using_patch*/
+[`Client::force_accept_agreement_v2`]: super::Client::force_accept_agreement_v2*/
     #[derive(Debug, Clone)]
-    pub struct AcceptUsingPatch<'a> {
+    pub struct ForceAcceptAgreementV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         body: Result<types::builder::ForceAcceptAgreement, String>,
     }
-    impl<'a> AcceptUsingPatch<'a> {
+    impl<'a> ForceAcceptAgreementV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13691,7 +13741,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "accept_using_patch",
+                operation_id: "force_accept_agreement_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14858,17 +14908,20 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::accept_using_patchv3`]
+    /**Builder for [`Client::force_accept_agreement`]
 
-[`Client::accept_using_patchv3`]: super::Client::accept_using_patchv3*/
+[`Client::force_accept_agreement`]: super::Client::force_accept_agreement*/
     #[derive(Debug, Clone)]
-    pub struct AcceptUsingPatchv3<'a> {
+    pub struct ForceAcceptAgreement<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::AcceptUsingPatchv3IdempotencyKey>, String>,
+        idempotency_key: Result<
+            Option<types::ForceAcceptAgreementIdempotencyKey>,
+            String,
+        >,
         body: Result<types::builder::ForceAcceptAgreementV3, String>,
     }
-    impl<'a> AcceptUsingPatchv3<'a> {
+    impl<'a> ForceAcceptAgreement<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14891,13 +14944,13 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::AcceptUsingPatchv3IdempotencyKey>,
+            V: std::convert::TryInto<types::ForceAcceptAgreementIdempotencyKey>,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `AcceptUsingPatchv3IdempotencyKey` for idempotency_key failed"
+                    "conversion to `ForceAcceptAgreementIdempotencyKey` for idempotency_key failed"
                         .to_string()
                 });
             self
@@ -14959,7 +15012,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "accept_using_patchv3",
+                operation_id: "force_accept_agreement",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15761,24 +15814,6 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     },
     operations: &[
         ::vipps_core::OperationDescriptor {
-            method_name: "accept_using_patch",
-            operation_id: "acceptUsingPATCH",
-            http_method: "PATCH",
-            path: "/recurring/v2/agreements/{agreementId}/accept",
-            status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "accept_using_patchv3",
-            operation_id: "acceptUsingPATCHV3",
-            http_method: "PATCH",
-            path: "/recurring/v3/agreements/{agreementId}/accept",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: true,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge",
             operation_id: "CancelCharge",
             http_method: "DELETE",
@@ -15901,6 +15936,24 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             http_method: "GET",
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "force_accept_agreement",
+            operation_id: "acceptUsingPATCHV3",
+            http_method: "PATCH",
+            path: "/recurring/v3/agreements/{agreementId}/accept",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "force_accept_agreement_v2",
+            operation_id: "acceptUsingPATCH",
+            http_method: "PATCH",
+            path: "/recurring/v2/agreements/{agreementId}/accept",
+            status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },

@@ -91,7 +91,7 @@ async fn run() -> Result<()> {
     //    response (never the token itself).
     let token = vipps
         .access_token()
-        .fetch_authorization_token_using_post()
+        .fetch_access_token()
         .send()
         .await?
         .into_inner();
@@ -153,7 +153,7 @@ async fn run() -> Result<()> {
 
     // 3. Force-accept, as the test user would in the app (test environment only).
     recurring
-        .accept_using_patchv3()
+        .force_accept_agreement()
         .agreement_id(&agreement_id)
         .body(ForceAcceptAgreementV3 {
             phone_number: phone_number(),

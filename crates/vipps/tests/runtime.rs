@@ -108,7 +108,7 @@ async fn psp_calls_send_the_psp_id() {
         .mount(&server)
         .await;
     let vipps = builder(&server).psp_id("psp-42").build().unwrap();
-    let err = vipps.psp().get_psp_payment_details_using_get().psp_transaction_id("tx-1").send().await.unwrap_err();
+    let err = vipps.psp().get_payment_details().psp_transaction_id("tx-1").send().await.unwrap_err();
     assert_eq!(err.status(), Some(500));
 }
 
@@ -226,7 +226,7 @@ async fn a_post_without_an_idempotency_key_is_sent_once() {
         .await;
     let body: vipps::psp::types::InitiatePaymentRequest =
         serde_json::from_value(fixture("psp/initiatePaymentV3UsingPOST.request.json")).unwrap();
-    let err: Error = client(&server).psp().initiate_payment_v3_using_post().body(body).send().await.unwrap_err();
+    let err: Error = client(&server).psp().initiate_payment().body(body).send().await.unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(err.problem().unwrap().detail.as_deref(), Some("busy"), "a text body is kept");
     assert_eq!(requests_to(&server, "/psp/v3/psppayments/init").await.len(), 1);
