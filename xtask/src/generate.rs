@@ -306,6 +306,9 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     streamline_requests(&mut syntax);
     return_sdk_errors(&mut syntax).map_err(|e| SpecError::new(file, "", format!("return_sdk_errors: {e}")))?;
     redact_secrets(&mut syntax);
+    crate::ergonomics::setters_take_values(&mut syntax);
+    crate::ergonomics::conversion_errors_keep_reason(&mut syntax);
+    crate::ergonomics::accept_sdk_idempotency_keys(&mut syntax);
     crate::open_enums::open_response_enums(&mut syntax);
     crate::open_enums::digit_strings_from_numbers(&mut syntax);
     crate::open_enums::range_checks(&mut syntax).map_err(|e| SpecError::new(file, "", format!("range_checks: {e}")))?;
@@ -758,7 +761,9 @@ fn readme(file: &str, api: &ApiEntry, prepared: &Prepared) -> String {
     out
 }
 
-/// `crates/vipps/src/generated.rs`: the facade's accessor and re-export of every API of the
+/// `crates/vipps/src/generated.rs`: the facade's accessor and namespace (`vipps::<module>`:
+/// the generated `Client`, `types`, `builder`s and `API`, the SDK's `Error`, and the helpers of
+/// `crates/vipps/src/helpers/<module>.rs` when the manifest says `helpers = true`) of every API of the
 /// manifest, each behind the cargo feature named after the API. An API not served in every
 /// environment gets an accessor that returns an error outside them (the facade's `served_in`).
 pub fn facade(apis: &[ApiEntry]) -> String {
@@ -802,13 +807,25 @@ pub fn facade(apis: &[ApiEntry]) -> String {
         let feature = &api.name;
         let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
         let module = format_ident!("{}", api.module);
+        let doc = format!(
+            "{}: its `Client` (also from `Vipps::{}()`), request and response `types`, operation `builder`s and `API` descriptor{}.",
+            api.description.trim_end_matches('.'),
+            api.accessor,
+            if api.helpers { ", with the SDK's helpers for it" } else { "" }
+        );
+        let helpers = api.helpers.then(|| quote!(pub use crate::helpers::#module::*;));
         quote! {
+            #[doc = #doc]
             #[cfg(feature = #feature)]
-            pub use #krate as #module;
+            pub mod #module {
+                pub use #krate::{builder, types, ByteStream, Client, ResponseValue, API};
+                pub use vipps_core::Error;
+                #helpers
+            }
         }
     });
     let tokens = quote! {
-        //! The accessor and re-export of each API in `openapi/manifest.toml`.
+        //! The accessor and namespace of each API in `openapi/manifest.toml`.
         impl crate::Vipps {
             #(#on_vipps)*
         }

@@ -4,6 +4,7 @@
 pub mod add;
 pub mod bundle;
 pub mod check;
+pub mod ergonomics;
 pub mod error;
 pub mod fetch;
 pub mod generate;

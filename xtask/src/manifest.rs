@@ -37,6 +37,9 @@ pub struct ApiEntry {
     /// operationId. The generated method and builder are named after the value; the published
     /// id stays in the method's doc, the `OperationDescriptor` and tracing.
     pub operation_names: BTreeMap<String, String>,
+    /// Whether the facade has hand-written helpers for the API (`helpers = true`), in
+    /// `crates/vipps/src/helpers/<module>.rs`, which its namespace re-exports.
+    pub helpers: bool,
 }
 
 /// The values of `auth`, and the `vipps_core::Auth` variant each becomes.
@@ -66,6 +69,7 @@ impl ApiEntry {
             accessor: name.replace('-', "_"),
             module: name.replace('-', "_"),
             operation_names: BTreeMap::new(),
+            helpers: false,
         }
     }
 
@@ -179,6 +183,10 @@ impl Manifest {
                 auth,
                 auth_operations,
                 operation_names,
+                helpers: match t.get("helpers") {
+                    None => false,
+                    Some(v) => v.as_bool().ok_or_else(|| bad("`helpers` is not true or false".into()))?,
+                },
                 headers,
                 environments,
                 name,

@@ -58,7 +58,13 @@ fn the_facade_the_test_list_and_the_readme_table_come_from_the_manifest() {
     apis.push(xtask::manifest::ApiEntry::new("new-thing", "new-thing.yaml", "vipps-new-thing"));
     let facade = xtask::generate::facade(&apis);
     assert!(facade.contains("pub fn new_thing(&self) -> vipps_new_thing::Client {"), "{facade}");
-    assert!(facade.contains("#[cfg(feature = \"new-thing\")]\npub use vipps_new_thing as new_thing;"), "{facade}");
+    assert!(facade.contains("#[cfg(feature = \"new-thing\")]\npub mod new_thing {\n    pub use vipps_new_thing::{builder, types, ByteStream, Client, ResponseValue, API};\n    pub use vipps_core::Error;\n}"), "{facade}");
+    assert!(!facade.contains("crate::helpers::"), "no helpers unless the manifest says so");
+    let mut with_helpers = m.apis.clone();
+    with_helpers[0].helpers = true;
+    let facade = xtask::generate::facade(&with_helpers);
+    assert!(facade.contains("pub use crate::helpers::x::*;"), "{facade}");
+    assert!(parse("helpers = true\n").unwrap().apis[0].helpers && parse("helpers = \"yes\"\n").is_err());
     assert!(facade.contains("pub fn x_api(&self) -> Result<vipps_x::Client, vipps_core::Error> {"), "{facade}");
     assert!(facade.contains("crate::client::served_in(self.runtime(), &vipps_x::API)?;"));
     let tests = xtask::generate::test_apis(&apis);

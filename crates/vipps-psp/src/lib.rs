@@ -1454,38 +1454,63 @@ pub mod types {
         impl ErrorDetails {
             pub fn context_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.context_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for context_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "context_id"
+                        )
                     });
                 self
             }
             pub fn error_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "error_code"
+                        )
                     });
                 self
             }
             pub fn error_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_message: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "error_message"
+                        )
                     });
+                self
+            }
+            /// Leaves `context_id` out (it is absent unless a value was set).
+            pub fn clear_context_id(mut self) -> Self {
+                self.context_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `error_code` out (it is absent unless a value was set).
+            pub fn clear_error_code(mut self) -> Self {
+                self.error_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `error_message` out (it is absent unless a value was set).
+            pub fn clear_error_message(mut self) -> Self {
+                self.error_message = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -1532,26 +1557,42 @@ pub mod types {
         impl ErrorMessage {
             pub fn error_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "error_id"
+                        )
                     });
                 self
             }
             pub fn error_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "error_text"
+                        )
                     });
+                self
+            }
+            /// Leaves `error_id` out (it is absent unless a value was set).
+            pub fn clear_error_id(mut self) -> Self {
+                self.error_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `error_text` out (it is absent unless a value was set).
+            pub fn clear_error_text(mut self) -> Self {
+                self.error_text = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -1733,17 +1774,17 @@ pub mod types {
             pub fn customer_mobile_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::InitiatePaymentRequestCustomerMobileNumber,
-                    >,
+                    super::InitiatePaymentRequestCustomerMobileNumber,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_mobile_number = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for customer_mobile_number: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "customer_mobile_number"
                         )
                     });
                 self
@@ -1763,15 +1804,17 @@ pub mod types {
             pub fn make_payment_token<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InitiatePaymentRequestMakePaymentToken>,
+                    super::InitiatePaymentRequestMakePaymentToken,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.make_payment_token = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for make_payment_token: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "make_payment_token"
                         )
                     });
                 self
@@ -1806,13 +1849,16 @@ pub mod types {
             }
             pub fn payment_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_text"
+                        )
                     });
                 self
             }
@@ -1858,6 +1904,21 @@ pub mod types {
                             "error converting supplied value for skip_landing_page: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `customer_mobile_number` out (it is absent unless a value was set).
+            pub fn clear_customer_mobile_number(mut self) -> Self {
+                self.customer_mobile_number = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `make_payment_token` out (it is absent unless a value was set).
+            pub fn clear_make_payment_token(mut self) -> Self {
+                self.make_payment_token = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_text` out (it is absent unless a value was set).
+            pub fn clear_payment_text(mut self) -> Self {
+                self.payment_text = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2054,14 +2115,22 @@ pub mod types {
             }
             pub fn user_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.user_token = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for user_token: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "user_token"
+                        )
                     });
+                self
+            }
+            /// Leaves `user_token` out (it is absent unless a value was set).
+            pub fn clear_user_token(mut self) -> Self {
+                self.user_token = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2118,26 +2187,43 @@ pub mod types {
         impl MakePaymentResponse {
             pub fn error_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ErrorMessage>>,
+                T: ::std::convert::TryInto<super::ErrorMessage>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_message: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "error_message"
+                        )
                     });
                 self
             }
             pub fn payment_info<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::PaymentInfo>>,
+                T: ::std::convert::TryInto<super::PaymentInfo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_info = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_info: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_info"
+                        )
                     });
+                self
+            }
+            /// Leaves `error_message` out (it is absent unless a value was set).
+            pub fn clear_error_message(mut self) -> Self {
+                self.error_message = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_info` out (it is absent unless a value was set).
+            pub fn clear_payment_info(mut self) -> Self {
+                self.payment_info = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2314,28 +2400,40 @@ pub mod types {
         impl Operation3DSecure {
             pub fn operation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::Operation3DSecureOperation>,
-                >,
+                T: ::std::convert::TryInto<super::Operation3DSecureOperation>,
                 T::Error: ::std::fmt::Display,
             {
                 self.operation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for operation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "operation"
+                        )
                     });
                 self
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
+                        format!("error converting supplied value for {}: {e}", "url")
                     });
+                self
+            }
+            /// Leaves `operation` out (it is absent unless a value was set).
+            pub fn clear_operation(mut self) -> Self {
+                self.operation = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `url` out (it is absent unless a value was set).
+            pub fn clear_url(mut self) -> Self {
+                self.url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2393,31 +2491,33 @@ pub mod types {
             pub fn merchant_order_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::PaymentDetailsRepresentationMerchantOrderId,
-                    >,
+                    super::PaymentDetailsRepresentationMerchantOrderId,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_order_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_order_id"
                         )
                     });
                 self
             }
             pub fn psp_transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.psp_transaction_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for psp_transaction_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "psp_transaction_id"
                         )
                     });
                 self
@@ -2440,18 +2540,33 @@ pub mod types {
             }
             pub fn transaction_summary<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::TransactionSummary>,
-                >,
+                T: ::std::convert::TryInto<super::TransactionSummary>,
                 T::Error: ::std::fmt::Display,
             {
                 self.transaction_summary = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for transaction_summary: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "transaction_summary"
                         )
                     });
+                self
+            }
+            /// Leaves `merchant_order_id` out (it is absent unless a value was set).
+            pub fn clear_merchant_order_id(mut self) -> Self {
+                self.merchant_order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `psp_transaction_id` out (it is absent unless a value was set).
+            pub fn clear_psp_transaction_id(mut self) -> Self {
+                self.psp_transaction_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `transaction_summary` out (it is absent unless a value was set).
+            pub fn clear_transaction_summary(mut self) -> Self {
+                self.transaction_summary = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2507,14 +2622,16 @@ pub mod types {
         impl PaymentInfo {
             pub fn psp_transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.psp_transaction_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for psp_transaction_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "psp_transaction_id"
                         )
                     });
                 self
@@ -2533,14 +2650,27 @@ pub mod types {
             }
             pub fn url3d_secure<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url3d_secure = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for url3d_secure: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "url3d_secure"
+                        )
                     });
+                self
+            }
+            /// Leaves `psp_transaction_id` out (it is absent unless a value was set).
+            pub fn clear_psp_transaction_id(mut self) -> Self {
+                self.psp_transaction_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `url3d_secure` out (it is absent unless a value was set).
+            pub fn clear_url3d_secure(mut self) -> Self {
+                self.url3d_secure = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2595,47 +2725,66 @@ pub mod types {
             pub fn merchant_order_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::PaymentInitiationRepresentationMerchantOrderId,
-                    >,
+                    super::PaymentInitiationRepresentationMerchantOrderId,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_order_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_order_id"
                         )
                     });
                 self
             }
             pub fn psp_transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.psp_transaction_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for psp_transaction_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "psp_transaction_id"
                         )
                     });
                 self
             }
             pub fn vipps_redirect_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.vipps_redirect_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for vipps_redirect_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "vipps_redirect_url"
                         )
                     });
+                self
+            }
+            /// Leaves `merchant_order_id` out (it is absent unless a value was set).
+            pub fn clear_merchant_order_id(mut self) -> Self {
+                self.merchant_order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `psp_transaction_id` out (it is absent unless a value was set).
+            pub fn clear_psp_transaction_id(mut self) -> Self {
+                self.psp_transaction_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `vipps_redirect_url` out (it is absent unless a value was set).
+            pub fn clear_vipps_redirect_url(mut self) -> Self {
+                self.vipps_redirect_url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2744,66 +2893,101 @@ pub mod types {
         impl PaymentTransactionDetails {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
+                        format!("error converting supplied value for {}: {e}", "amount")
                     });
                 self
             }
             pub fn operation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PaymentTransactionDetailsOperation>,
-                >,
+                T: ::std::convert::TryInto<super::PaymentTransactionDetailsOperation>,
                 T::Error: ::std::fmt::Display,
             {
                 self.operation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for operation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "operation"
+                        )
                     });
                 self
             }
             pub fn operation_success<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.operation_success = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for operation_success: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "operation_success"
                         )
                     });
                 self
             }
             pub fn payment_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_text"
+                        )
                     });
                 self
             }
             pub fn time_stamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.time_stamp = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for time_stamp: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "time_stamp"
+                        )
                     });
+                self
+            }
+            /// Leaves `amount` out (it is absent unless a value was set).
+            pub fn clear_amount(mut self) -> Self {
+                self.amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `operation` out (it is absent unless a value was set).
+            pub fn clear_operation(mut self) -> Self {
+                self.operation = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `operation_success` out (it is absent unless a value was set).
+            pub fn clear_operation_success(mut self) -> Self {
+                self.operation_success = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_text` out (it is absent unless a value was set).
+            pub fn clear_payment_text(mut self) -> Self {
+                self.payment_text = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `time_stamp` out (it is absent unless a value was set).
+            pub fn clear_time_stamp(mut self) -> Self {
+                self.time_stamp = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2851,16 +3035,23 @@ pub mod types {
         impl Response {
             pub fn response_info<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ResponseResponseInfo>,
-                >,
+                T: ::std::convert::TryInto<super::ResponseResponseInfo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.response_info = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for response_info: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "response_info"
+                        )
                     });
+                self
+            }
+            /// Leaves `response_info` out (it is absent unless a value was set).
+            pub fn clear_response_info(mut self) -> Self {
+                self.response_info = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2903,28 +3094,44 @@ pub mod types {
         impl ResponseResponseInfo {
             pub fn response_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.response_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for response_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "response_code"
+                        )
                     });
                 self
             }
             pub fn response_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.response_message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for response_message: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "response_message"
                         )
                     });
+                self
+            }
+            /// Leaves `response_code` out (it is absent unless a value was set).
+            pub fn clear_response_code(mut self) -> Self {
+                self.response_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `response_message` out (it is absent unless a value was set).
+            pub fn clear_response_message(mut self) -> Self {
+                self.response_message = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3029,13 +3236,16 @@ pub mod types {
             }
             pub fn payment_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_text"
+                        )
                     });
                 self
             }
@@ -3063,6 +3273,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for status: {e}")
                     });
+                self
+            }
+            /// Leaves `payment_text` out (it is absent unless a value was set).
+            pub fn clear_payment_text(mut self) -> Self {
+                self.payment_text = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3125,58 +3340,86 @@ pub mod types {
         impl TransactionSummary {
             pub fn captured_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.captured_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for captured_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "captured_amount"
                         )
                     });
                 self
             }
             pub fn refunded_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.refunded_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for refunded_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "refunded_amount"
                         )
                     });
                 self
             }
             pub fn remaining_amount_to_capture<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.remaining_amount_to_capture = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for remaining_amount_to_capture: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "remaining_amount_to_capture"
                         )
                     });
                 self
             }
             pub fn remaining_amount_to_refund<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.remaining_amount_to_refund = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for remaining_amount_to_refund: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "remaining_amount_to_refund"
                         )
                     });
+                self
+            }
+            /// Leaves `captured_amount` out (it is absent unless a value was set).
+            pub fn clear_captured_amount(mut self) -> Self {
+                self.captured_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `refunded_amount` out (it is absent unless a value was set).
+            pub fn clear_refunded_amount(mut self) -> Self {
+                self.refunded_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `remaining_amount_to_capture` out (it is absent unless a value was set).
+            pub fn clear_remaining_amount_to_capture(mut self) -> Self {
+                self.remaining_amount_to_capture = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `remaining_amount_to_refund` out (it is absent unless a value was set).
+            pub fn clear_remaining_amount_to_refund(mut self) -> Self {
+                self.remaining_amount_to_refund = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3431,12 +3674,18 @@ pub mod builder {
         pub fn psp_transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.psp_transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for psp_transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for psp_transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -3697,12 +3946,18 @@ pub mod builder {
         pub fn psp_transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.psp_transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for psp_transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for psp_transaction_id failed",
+                        e
+                    )
                 });
             self
         }

@@ -30,7 +30,7 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
     recurring.list_agreements_v3().send().await.unwrap();
     let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err();
     // A method renamed by the manifest is traced under its published operationId.
-    let body = vipps::recurring_api::types::ForceAcceptAgreementV3 { phone_number: "4791234567".into() };
+    let body = vipps::recurring::types::ForceAcceptAgreementV3 { phone_number: "4791234567".into() };
     recurring.force_accept_agreement().agreement_id("agr_x").idempotency_key("k-1").body(body).send().await.unwrap_err();
 
     let traced = buffer.text();
