@@ -166,7 +166,7 @@ async fn refund(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: i32)
         .refund_charge_v3()
         .agreement_id(agreement_id)
         .charge_id(charge_id)
-        .body(RefundRequest { amount, description: "Refund".try_into().unwrap() })
+        .body(RefundRequest::builder().amount(amount).description("Refund"))
         .send()
         .await
         .map(|_| ())
@@ -385,7 +385,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
         .refund_charge_v3()
         .agreement_id(&agreement_id)
         .charge_id("init-1")
-        .body(RefundRequest { amount: 4900, description: "Goodwill".try_into().unwrap() })
+        .body(RefundRequest::builder().amount(4900).description("Goodwill"))
         .send()
         .await
         .expect("refunded");

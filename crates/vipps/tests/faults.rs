@@ -209,7 +209,7 @@ async fn list(vipps: &Vipps) -> Result<usize, Error> {
 
 /// A POST that takes no idempotency key (PSP force-approve).
 async fn approve(vipps: &Vipps) -> Result<(), Error> {
-    let body = vipps::psp::types::ForceApproveRequest { customer_phone_number: "12345678".try_into().unwrap(), token: "t".into() };
+    let body = vipps::psp::types::ForceApproveRequest::builder().customer_phone_number("12345678").token("t");
     vipps.psp().force_approve_payment().psp_transaction_id("tx1").body(body).send().await?;
     Ok(())
 }
