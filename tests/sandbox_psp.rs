@@ -79,7 +79,7 @@ async fn approve(vipps: &Vipps, id: &str, token: &str) -> Result<(), vipps_core:
         .psp()
         .force_approve_payment()
         .psp_transaction_id(id)
-        .body(ForceApproveRequest { customer_phone_number: PHONE.try_into().unwrap(), token: token.into() })
+        .body(ForceApproveRequest::builder().customer_phone_number(PHONE).token(token))
         .send()
         .await
         .map(|_| ())
@@ -490,7 +490,7 @@ async fn force_approve_checks_the_token_the_phone_number_and_the_state() {
                 .psp()
                 .force_approve_payment()
                 .psp_transaction_id("approve1")
-                .body(ForceApproveRequest { customer_phone_number: phone.try_into().unwrap(), token })
+                .body(ForceApproveRequest::builder().customer_phone_number(phone).token(token))
                 .send()
                 .await
 
