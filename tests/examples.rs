@@ -101,7 +101,7 @@ use vipps_recurring::types as rc;
 
 examples! {
     // accesstoken
-    accesstoken_fetch_authorization_token_using_post_response: "accesstoken/fetchAuthorizationTokenUsingPost.response.json" => at::AuthorizationTokenResponse;
+    accesstoken_fetch_access_token_response: "accesstoken/fetchAuthorizationTokenUsingPost.response.json" => at::AuthorizationTokenResponse;
     accesstoken_fetch_token_response: "accesstoken/fetchToken.response.json" => at::TokenResponse;
 
     // recurring
@@ -137,7 +137,7 @@ examples! {
     psp_get_payment_details_response: "psp/getPSPPaymentDetailsUsingGET.response.json" => psp::PaymentDetailsRepresentation;
     psp_initiate_payment_v3_request: "psp/initiatePaymentV3UsingPOST.request.json" => psp::InitiatePaymentRequest;
     psp_initiate_payment_v3_response: "psp/initiatePaymentV3UsingPOST.response.json" => psp::PaymentInitiationRepresentation;
-    psp_integration_test_approve_payment_request: "psp/integrationTestApprovePayment.request.json" => psp::ForceApproveRequest;
+    psp_force_approve_payment_request: "psp/integrationTestApprovePayment.request.json" => psp::ForceApproveRequest;
     // The makePayment callback (operationId makePaymentV3UsingPOST) that Vipps sends to the PSP.
     psp_make_payment_callback_request: "psp/makePayment.request.json" => psp::MakePaymentRequest;
     psp_make_payment_callback_response: "psp/makePayment.response.json" => psp::MakePaymentResponse;

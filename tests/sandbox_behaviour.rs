@@ -161,7 +161,7 @@ async fn the_miami_token_endpoint_works_through_the_facade() {
 async fn the_access_token_api_answers_through_the_facade() {
     let sandbox = Sandbox::start().await.unwrap();
     let vipps = support::client(&sandbox);
-    let token = vipps.access_token().fetch_authorization_token_using_post().send().await.unwrap().into_inner();
+    let token = vipps.access_token().fetch_access_token().send().await.unwrap().into_inner();
     assert_eq!(token.token_type, "Bearer");
     assert_eq!(token.expires_in, "3600");
     let miami = vipps

@@ -375,7 +375,7 @@ async fn update_msn_renames_and_deactivates_a_sales_unit() {
 
     // A rename through the SDK sends no `status` (the spec's PATCH body has no default), so
     // it leaves the status alone.
-    let rename_only = t::UpdateMsn { name: Some("Nordlys Sport Nord".try_into().unwrap()), sales_unit_logo: None, status: None };
+    let rename_only = t::UpdateMsn::try_from(t::UpdateMsn::builder().name("Nordlys Sport Nord")).unwrap();
     assert_eq!(serde_json::to_value(&rename_only).unwrap(), json!({"name": "Nordlys Sport Nord"}));
     m.update_msn().msn(msn).body(rename_only).send().await.unwrap();
     assert!(m.get_msn().msn(msn).send().await.is_err(), "still deactivated");

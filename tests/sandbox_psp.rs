@@ -66,7 +66,7 @@ fn token_of(redirect_url: &str) -> String {
 async fn initiate(vipps: &Vipps, id: &str, order: &str, amount: i64) -> String {
     let created = vipps
         .psp()
-        .initiate_payment_v3_using_post()
+        .initiate_payment()
         .body(initiate_body(id, order, amount))
         .send()
         .await
@@ -77,9 +77,9 @@ async fn initiate(vipps: &Vipps, id: &str, order: &str, amount: i64) -> String {
 async fn approve(vipps: &Vipps, id: &str, token: &str) -> Result<(), vipps_core::Error> {
     vipps
         .psp()
-        .integration_test_approve_payment()
+        .force_approve_payment()
         .psp_transaction_id(id)
-        .body(ForceApproveRequest { customer_phone_number: PHONE.try_into().unwrap(), token: token.into() })
+        .body(ForceApproveRequest::builder().customer_phone_number(PHONE).token(token))
         .send()
         .await
         .map(|_| ())
@@ -89,7 +89,7 @@ async fn approve(vipps: &Vipps, id: &str, token: &str) -> Result<(), vipps_core:
 async fn details(vipps: &Vipps, id: &str) -> Result<PaymentDetailsRepresentation, vipps_core::Error> {
     vipps
         .psp()
-        .get_psp_payment_details_using_get()
+        .get_payment_details()
         .psp_transaction_id(id)
         .send()
         .await
@@ -100,7 +100,7 @@ async fn details(vipps: &Vipps, id: &str) -> Result<PaymentDetailsRepresentation
 async fn update_status(vipps: &Vipps, transactions: Vec<TransactionInfo>) -> Result<(), vipps_core::Error> {
     let answer = vipps
         .psp()
-        .updatestatus_using_post()
+        .update_status()
         .body(PaymentStatus { transactions })
         .send()
         .await?
@@ -162,7 +162,7 @@ async fn a_payment_goes_from_initiation_through_reservation_and_captures_to_a_re
     let (sandbox, vipps) = start().await;
     let created = vipps
         .psp()
-        .initiate_payment_v3_using_post()
+        .initiate_payment()
         .body(initiate_body("7686f7788898767977", "acme-shop-123-order123abc", 49900))
         .send()
         .await
@@ -386,7 +386,7 @@ async fn initiate_bodies_that_break_the_spec_are_400s_naming_the_field_and_creat
     body.customer_mobile_number = None;
     let err = vipps
         .psp()
-        .initiate_payment_v3_using_post()
+        .initiate_payment()
         .body(body)
         .send()
         .await
@@ -397,7 +397,7 @@ async fn initiate_bodies_that_break_the_spec_are_400s_naming_the_field_and_creat
     // Through the facade too: an amount the generated type allows but the API does not.
     let err = vipps
         .psp()
-        .initiate_payment_v3_using_post()
+        .initiate_payment()
         .body(initiate_body("abc123", "order-1", 0))
         .send()
         .await
@@ -414,7 +414,7 @@ async fn a_psp_transaction_id_or_merchant_order_id_can_be_used_once() {
     let (sandbox, vipps) = start().await;
     initiate(&vipps, "dup1", "order-dup-1", 1000).await;
     let psp = vipps.psp();
-    let send = |body: InitiatePaymentRequest| psp.initiate_payment_v3_using_post().body(body).send();
+    let send = |body: InitiatePaymentRequest| psp.initiate_payment().body(body).send();
 
     let err = send(initiate_body("dup1", "order-dup-2", 2000)).await.unwrap_err();
     assert_eq!(field_of(&err), (Some(400), "pspTransactionId".into()));
@@ -435,7 +435,7 @@ async fn psp_id_and_merchant_serial_number_are_required_and_scope_the_payment() 
     let no_psp = support::client(&sandbox);
     let err = no_psp
         .psp()
-        .initiate_payment_v3_using_post()
+        .initiate_payment()
         .body(initiate_body("scoped2", "order-scoped-2", 1000))
         .send()
         .await
@@ -450,7 +450,7 @@ async fn psp_id_and_merchant_serial_number_are_required_and_scope_the_payment() 
     assert_eq!(details(&other_psp, "scoped1").await.unwrap_err().status(), Some(404));
     let other_merchant = vipps.merchant("654321").unwrap().psp();
     let err = other_merchant
-        .get_psp_payment_details_using_get()
+        .get_payment_details()
         .psp_transaction_id("scoped1")
         .send()
         .await
@@ -488,9 +488,9 @@ async fn force_approve_checks_the_token_the_phone_number_and_the_state() {
         async move {
             vipps
                 .psp()
-                .integration_test_approve_payment()
+                .force_approve_payment()
                 .psp_transaction_id("approve1")
-                .body(ForceApproveRequest { customer_phone_number: phone.try_into().unwrap(), token })
+                .body(ForceApproveRequest::builder().customer_phone_number(phone).token(token))
                 .send()
                 .await
 

@@ -93,7 +93,7 @@ async fn draft(vipps: &Vipps, value: Value) -> (String, Option<String>) {
 async fn accept(vipps: &Vipps, agreement_id: &str, phone: &str) {
     vipps
         .recurring()
-        .accept_using_patchv3()
+        .force_accept_agreement()
         .agreement_id(agreement_id)
         .body(ForceAcceptAgreementV3 { phone_number: phone.into() })
         .send()
@@ -166,7 +166,7 @@ async fn refund(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: i32)
         .refund_charge_v3()
         .agreement_id(agreement_id)
         .charge_id(charge_id)
-        .body(RefundRequest { amount, description: "Refund".try_into().unwrap() })
+        .body(RefundRequest::builder().amount(amount).description("Refund"))
         .send()
         .await
         .map(|_| ())
@@ -303,7 +303,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
 
     // acceptUsingPATCHV3.
     let accepted = r
-        .accept_using_patchv3()
+        .force_accept_agreement()
         .agreement_id(&agreement_id)
         .body(ForceAcceptAgreementV3 { phone_number: PHONE.into() })
         .send()
@@ -385,7 +385,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
         .refund_charge_v3()
         .agreement_id(&agreement_id)
         .charge_id("init-1")
-        .body(RefundRequest { amount: 4900, description: "Goodwill".try_into().unwrap() })
+        .body(RefundRequest::builder().amount(4900).description("Goodwill"))
         .send()
         .await
         .expect("refunded");
@@ -434,7 +434,7 @@ async fn a_pending_agreement_expires_by_the_sandbox_clock_and_can_then_not_be_us
     // Neither accepted, changed nor charged any more.
     let accepted = vipps
         .recurring()
-        .accept_using_patchv3()
+        .force_accept_agreement()
         .agreement_id(&agreement_id)
         .body(ForceAcceptAgreementV3 { phone_number: PHONE.into() })
         .send()
@@ -648,7 +648,7 @@ async fn force_accept_answers_404_outside_test_mode() {
     let (agreement_id, _) = draft(&vipps, draft_json()).await;
     let accepted = vipps
         .recurring()
-        .accept_using_patchv3()
+        .force_accept_agreement()
         .agreement_id(&agreement_id)
         .body(ForceAcceptAgreementV3 { phone_number: PHONE.into() })
         .send()

@@ -133,7 +133,8 @@ pub fn generate_crate(root: &Path, api: &ApiEntry) -> Result<Files, SpecError> {
     let text = std::fs::read_to_string(root.join(&file))
         .map_err(|e| SpecError::new(&file, "", format!("cannot read: {e}")))?;
     let refs = crate::bundle::DirRefs::beside(&root.join(&file));
-    let prepared = prepare_with(&file, &text, &refs, &[])?;
+    let mut prepared = prepare_with(&file, &text, &refs, &[])?;
+    rename_operations(&file, api, &mut prepared)?;
     let lib = generate_lib(&file, api, &prepared)?;
     let dir = PathBuf::from("crates").join(&api.crate_name);
     let mut files = Files::new();
@@ -183,7 +184,48 @@ pub fn generate_source(file: &str, text: &str, skip: &[&str]) -> Result<String, 
 
 /// The formatted `src/lib.rs` for a spec text with the manifest facts of `api`.
 pub fn generate_source_for(file: &str, text: &str, api: &ApiEntry) -> Result<String, SpecError> {
-    generate_lib(file, api, &prepare(file, text)?)
+    let mut prepared = prepare(file, text)?;
+    rename_operations(file, api, &mut prepared)?;
+    generate_lib(file, api, &prepared)
+}
+
+/// Gives the operations named in the manifest's `operation-names` their method names.
+///
+/// Several published documents carry operationIds from a Java generator
+/// (`acceptUsingPATCHV3`, `updatestatusUsingPOST`), which progenitor turns into methods no
+/// user would guess (`accept_using_patchv3`). The operationId progenitor sees becomes the
+/// method name from the manifest, so the method and its builder (`ForceAcceptAgreement`) are
+/// named after it; [`Operation::operation_id`] keeps the published id, for the method's doc,
+/// the `OperationDescriptor` and tracing. A name for an operationId the spec does not have,
+/// or one that another operation's method already has, is an error.
+pub fn rename_operations(file: &str, api: &ApiEntry, prepared: &mut Prepared) -> Result<(), SpecError> {
+    if api.operation_names.is_empty() {
+        return Ok(());
+    }
+    for (id, method) in &api.operation_names {
+        let Some(op) = prepared.operations.iter_mut().find(|o| &o.operation_id == id) else {
+            return Err(SpecError::new(file, "", format!("manifest: operation-names names `{id}`, which is not an operationId of {}", api.name)));
+        };
+        op.method_name = method.clone();
+    }
+    let mut names: Vec<&str> = prepared.operations.iter().map(|o| o.method_name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(SpecError::new(file, "", format!("manifest: operation-names makes two methods named `{}`", w[0])));
+    }
+    if let Some(paths) = prepared.json.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut() {
+            for method in normalize::METHODS {
+                let Some(op) = item.get_mut(*method) else { continue };
+                let renamed = op.get("operationId").and_then(Value::as_str).and_then(|id| api.operation_names.get(id));
+                if let Some(name) = renamed {
+                    op["operationId"] = Value::String(name.clone());
+                }
+            }
+        }
+    }
+    prepared.spec = load::to_openapi(file, &prepared.json)?;
+    Ok(())
 }
 
 fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<String, SpecError> {
@@ -260,9 +302,13 @@ fn generate_lib(file: &str, api: &ApiEntry, prepared: &Prepared) -> Result<Strin
     })
     .map_err(|e| SpecError::new(file, "", format!("generated code does not parse: {e}")))?;
     mark_deprecated(&mut syntax, &prepared.operations);
+    document_operation_ids(&mut syntax, &prepared.operations);
     streamline_requests(&mut syntax);
     return_sdk_errors(&mut syntax).map_err(|e| SpecError::new(file, "", format!("return_sdk_errors: {e}")))?;
     redact_secrets(&mut syntax);
+    crate::ergonomics::setters_take_values(&mut syntax);
+    crate::ergonomics::conversion_errors_keep_reason(&mut syntax);
+    crate::ergonomics::accept_sdk_idempotency_keys(&mut syntax);
     crate::open_enums::open_response_enums(&mut syntax);
     crate::open_enums::digit_strings_from_numbers(&mut syntax);
     crate::open_enums::range_checks(&mut syntax).map_err(|e| SpecError::new(file, "", format!("range_checks: {e}")))?;
@@ -647,6 +693,28 @@ pub fn redact_secrets(file: &mut syn::File) {
     visit(&mut file.items);
 }
 
+/// Adds the published operationId to the doc of each `Client` method, so that a method
+/// renamed by the manifest's `operation-names` can still be found from the Vipps MobilePay
+/// documentation (which names operations by their ids).
+fn document_operation_ids(file: &mut syn::File, operations: &[Operation]) {
+    for item in &mut file.items {
+        let syn::Item::Impl(imp) = item else { continue };
+        let syn::Type::Path(ty) = &*imp.self_ty else { continue };
+        if imp.trait_.is_some() || !ty.path.is_ident("Client") {
+            continue;
+        }
+        for member in &mut imp.items {
+            let syn::ImplItem::Fn(f) = member else { continue };
+            let name = f.sig.ident.to_string();
+            if let Some(op) = operations.iter().find(|o| o.method_name == name) {
+                let note = format!(" Published operationId: `{}`.", op.operation_id);
+                f.attrs.push(syn::parse_quote!(#[doc = ""]));
+                f.attrs.push(syn::parse_quote!(#[doc = #note]));
+            }
+        }
+    }
+}
+
 /// Adds `#[deprecated]` to the `Client` methods of deprecated operations.
 fn mark_deprecated(file: &mut syn::File, operations: &[Operation]) {
     for item in &mut file.items {
@@ -703,7 +771,9 @@ fn readme(file: &str, api: &ApiEntry, prepared: &Prepared) -> String {
     out
 }
 
-/// `crates/vipps/src/generated.rs`: the facade's accessor and re-export of every API of the
+/// `crates/vipps/src/generated.rs`: the facade's accessor and namespace (`vipps::<module>`:
+/// the generated `Client`, `types`, `builder`s and `API`, the SDK's `Error`, and the helpers of
+/// `crates/vipps/src/helpers/<module>.rs` when the manifest says `helpers = true`) of every API of the
 /// manifest, each behind the cargo feature named after the API. An API not served in every
 /// environment gets an accessor that returns an error outside them (the facade's `served_in`).
 pub fn facade(apis: &[ApiEntry]) -> String {
@@ -747,13 +817,25 @@ pub fn facade(apis: &[ApiEntry]) -> String {
         let feature = &api.name;
         let krate = format_ident!("{}", api.crate_name.replace('-', "_"));
         let module = format_ident!("{}", api.module);
+        let doc = format!(
+            "{}: its `Client` (also from `Vipps::{}()`), request and response `types`, operation `builder`s and `API` descriptor{}.",
+            api.description.trim_end_matches('.'),
+            api.accessor,
+            if api.helpers { ", with the SDK's helpers for it" } else { "" }
+        );
+        let helpers = api.helpers.then(|| quote!(pub use crate::helpers::#module::*;));
         quote! {
+            #[doc = #doc]
             #[cfg(feature = #feature)]
-            pub use #krate as #module;
+            pub mod #module {
+                pub use #krate::{builder, types, ByteStream, Client, ResponseValue, API};
+                pub use vipps_core::Error;
+                #helpers
+            }
         }
     });
     let tokens = quote! {
-        //! The accessor and re-export of each API in `openapi/manifest.toml`.
+        //! The accessor and namespace of each API in `openapi/manifest.toml`.
         impl crate::Vipps {
             #(#on_vipps)*
         }
@@ -810,4 +892,32 @@ pub fn readme_table(readme: &str, apis: &[ApiEntry]) -> Result<String, String> {
         .collect();
     let table = format!("| generated crate | spec | what it is | facade |\n|---|---|---|---|\n{rows}");
     Ok(format!("{before}{README_BEGIN}\n{table}{README_END}{after}"))
+}
+
+/// The markers around the README's coverage table (`## Coverage`).
+pub const COVERAGE_BEGIN: &str = "<!-- coverage: begin (cargo xtask codegen, from openapi/ and manifest.toml) -->";
+pub const COVERAGE_END: &str = "<!-- coverage: end -->";
+
+/// The operations of `api` as its generated crate has them (method names from the manifest).
+pub fn api_operations(root: &Path, api: &ApiEntry) -> Result<Vec<Operation>, SpecError> {
+    let file = format!("openapi/{}", api.spec);
+    let text = std::fs::read_to_string(root.join(&file)).map_err(|e| SpecError::new(&file, "", format!("cannot read: {e}")))?;
+    let refs = crate::bundle::DirRefs::beside(&root.join(&file));
+    let mut prepared = prepare_with(&file, &text, &refs, &[])?;
+    rename_operations(&file, api, &mut prepared)?;
+    Ok(prepared.operations)
+}
+
+/// `readme` with the coverage table between [`COVERAGE_BEGIN`] and [`COVERAGE_END`] written
+/// from the operations of every API (published operationId and generated method side by side).
+pub fn coverage_table(readme: &str, apis: &[(&ApiEntry, Vec<Operation>)]) -> Result<String, String> {
+    let (before, rest) = readme.split_once(COVERAGE_BEGIN).ok_or("README.md lacks the coverage table's begin marker")?;
+    let (_, after) = rest.split_once(COVERAGE_END).ok_or("README.md lacks the coverage table's end marker")?;
+    let mut table = String::from("| API | Method | Path | operationId | crate method | status |\n|---|---|---|---|---|---|\n");
+    for (api, ops) in apis {
+        for op in ops {
+            table.push_str(&format!("| {} | {} | `{}` | {} | `{}` | {} |\n", api.name, op.http_method, op.path, op.operation_id, op.method_name, op.status));
+        }
+    }
+    Ok(format!("{before}{COVERAGE_BEGIN}\n{table}{COVERAGE_END}{after}"))
 }

@@ -4,6 +4,7 @@
 pub mod add;
 pub mod bundle;
 pub mod check;
+pub mod ergonomics;
 pub mod error;
 pub mod fetch;
 pub mod generate;
@@ -97,8 +98,19 @@ pub fn generate_all(root: &Path, only: Option<&str>) -> Result<Generated, String
     out.files.insert(PathBuf::from("tests/apis.rs"), generate::test_apis(&manifest.apis));
     // The README's crate table, where the README has the markers for it.
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    let mut readme = readme;
     if readme.contains(generate::README_BEGIN) {
-        out.files.insert(PathBuf::from("README.md"), generate::readme_table(&readme, &manifest.apis)?);
+        readme = generate::readme_table(&readme, &manifest.apis)?;
+    }
+    // The coverage table, when every API's spec prepares (a failing one is reported below).
+    if readme.contains(generate::COVERAGE_BEGIN) {
+        let ops: Result<Vec<_>, _> = manifest.apis.iter().map(|api| generate::api_operations(root, api).map(|ops| (api, ops))).collect();
+        if let Ok(ops) = ops {
+            readme = generate::coverage_table(&readme, &ops)?;
+        }
+    }
+    if readme.contains(generate::README_BEGIN) || readme.contains(generate::COVERAGE_BEGIN) {
+        out.files.insert(PathBuf::from("README.md"), readme);
     }
     for api in manifest.apis.iter().filter(|a| only.is_none_or(|n| n == a.name)) {
         match generate::generate_crate(root, api) {

@@ -8,7 +8,7 @@ use toml_edit::{value, DocumentMut, InlineTable, Item};
 /// Names the facade (`crates/vipps/src/lib.rs`) defines itself. A generated re-export under one
 /// of them would be shadowed by the facade's own item without any warning (a glob re-export
 /// loses to an explicit one), so an API may not take them as its `module`.
-pub const FACADE_NAMES: &[&str] = &["webhooks", "recurring", "vipps_core", "reqwest", "generated", "client"];
+pub const FACADE_NAMES: &[&str] = &["webhooks", "vipps_core", "reqwest", "generated", "client", "helpers"];
 
 /// One API of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,14 @@ pub struct ApiEntry {
     pub accessor: String,
     /// The module the facade re-exports the crate as (`module`, default the name in snake case).
     pub module: String,
+    /// Method names for operations whose published operationId makes a poor Rust name
+    /// (`operation-names = { acceptUsingPATCHV3 = "force_accept_agreement" }`), by published
+    /// operationId. The generated method and builder are named after the value; the published
+    /// id stays in the method's doc, the `OperationDescriptor` and tracing.
+    pub operation_names: BTreeMap<String, String>,
+    /// Whether the facade has hand-written helpers for the API (`helpers = true`), in
+    /// `crates/vipps/src/helpers/<module>.rs`, which its namespace re-exports.
+    pub helpers: bool,
 }
 
 /// The values of `auth`, and the `vipps_core::Auth` variant each becomes.
@@ -65,6 +73,8 @@ impl ApiEntry {
             environments: ENVIRONMENTS.iter().map(|e| e.to_string()).collect(),
             accessor: name.replace('-', "_"),
             module: name.replace('-', "_"),
+            operation_names: BTreeMap::new(),
+            helpers: false,
         }
     }
 
@@ -72,6 +82,11 @@ impl ApiEntry {
     pub fn everywhere(&self) -> bool {
         ENVIRONMENTS.iter().all(|e| self.environments.iter().any(|x| x == e))
     }
+}
+
+/// A lower snake_case identifier (`force_accept_agreement`).
+fn is_snake_ident(v: &str) -> bool {
+    v.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The `vipps_core::Auth` variant of an `auth` value.
@@ -138,6 +153,18 @@ impl Manifest {
                     auth_operations.insert(op.to_owned(), kind.to_owned());
                 }
             }
+            let mut operation_names = BTreeMap::new();
+            if let Some(item) = t.get("operation-names") {
+                let table = item.as_table_like().ok_or_else(|| bad("`operation-names` is not a table".into()))?;
+                for (op, v) in table.iter() {
+                    let method = v.as_str().filter(|m| is_snake_ident(m));
+                    let method = method.ok_or_else(|| bad(format!("operation-names.{op} is not a snake_case identifier")))?;
+                    if operation_names.values().any(|m| m == method) {
+                        return Err(bad(format!("operation-names gives `{method}` to two operations")));
+                    }
+                    operation_names.insert(op.to_owned(), method.to_owned());
+                }
+            }
             let headers = strings("headers")?.unwrap_or_default();
             if let Some(h) = headers.iter().find(|h| header_variant(h).is_none()) {
                 return Err(bad(format!("header `{h}` is not one the runtime manages ({})", MANAGED_HEADERS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))));
@@ -148,8 +175,7 @@ impl Manifest {
             }
             let ident = |k: &str| -> Result<String, String> {
                 let v = t.get(k).and_then(|v| v.as_str()).map_or_else(|| name.replace('-', "_"), str::to_owned);
-                let ok = v.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-                ok.then_some(v.clone()).ok_or_else(|| bad(format!("`{k}` = `{v}` is not a snake_case identifier")))
+                is_snake_ident(&v).then_some(v.clone()).ok_or_else(|| bad(format!("`{k}` = `{v}` is not a snake_case identifier")))
             };
             let module = ident("module")?;
             if FACADE_NAMES.contains(&module.as_str()) {
@@ -167,6 +193,11 @@ impl Manifest {
                 sha256: field("sha256").unwrap_or_default(),
                 auth,
                 auth_operations,
+                operation_names,
+                helpers: match t.get("helpers") {
+                    None => false,
+                    Some(v) => v.as_bool().ok_or_else(|| bad("`helpers` is not true or false".into()))?,
+                },
                 headers,
                 environments,
                 name,

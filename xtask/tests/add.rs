@@ -89,7 +89,7 @@ fn an_api_named_like_a_facade_module_is_re_exported_under_another_name() {
     let manifest = xtask::manifest(&dir).unwrap();
     assert_eq!(manifest.get("webhooks").unwrap().module, "webhooks_api");
     let generated = std::fs::read_to_string(dir.join("crates/vipps/src/generated.rs")).unwrap();
-    assert!(generated.contains("vipps_webhooks as webhooks_api"), "{generated}");
+    assert!(generated.contains("pub mod webhooks_api"), "{generated}");
     // Written by hand, the clashing name is refused.
     let text = std::fs::read_to_string(dir.join("openapi/manifest.toml")).unwrap();
     std::fs::write(dir.join("openapi/manifest.toml"), text.replace("module = \"webhooks_api\"", "module = \"webhooks\"")).unwrap();

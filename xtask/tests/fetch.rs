@@ -152,7 +152,9 @@ fn fetch_brings_the_referenced_documents_and_records_their_checksums() {
     assert!(manifest.refs("accesstoken").is_empty());
 
     // Codegen now finds everything beside the spec, without the server.
-    let api = manifest.get("psp").unwrap().clone();
+    let mut api = manifest.get("psp").unwrap().clone();
+    // The fixture stands in for another API: the PSP operations the manifest renames are not in it.
+    api.operation_names.clear();
     let files = xtask::generate::generate_crate(&dir, &api).unwrap_or_else(|e| panic!("{e}"));
     let lib = &files[&PathBuf::from("crates/vipps-psp/src/lib.rs")];
     assert!(lib.contains("pub struct Receipt") && lib.contains("pub fn send_receipt("));

@@ -564,14 +564,14 @@ The request has no body. Keep the token until shortly before it expires and reus
 Sends a `POST` request to `/accesstoken/get`
 
 ```ignore
-let response = client.fetch_authorization_token_using_post()
+let response = client.fetch_access_token()
     .send()
     .await;
 ```*/
-    pub fn fetch_authorization_token_using_post(
-        &self,
-    ) -> builder::FetchAuthorizationTokenUsingPost<'_> {
-        builder::FetchAuthorizationTokenUsingPost::new(self)
+    ///
+    /// Published operationId: `fetchAuthorizationTokenUsingPost`.
+    pub fn fetch_access_token(&self) -> builder::FetchAccessToken<'_> {
+        builder::FetchAccessToken::new(self)
     }
     /**Get an access token (OAuth 2.0 client credentials)
 
@@ -587,6 +587,8 @@ let response = client.fetch_token()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `fetchToken`.
     pub fn fetch_token(&self) -> builder::FetchToken<'_> {
         builder::FetchToken::new(self)
     }
@@ -600,14 +602,14 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::fetch_authorization_token_using_post`]
+    /**Builder for [`Client::fetch_access_token`]
 
-[`Client::fetch_authorization_token_using_post`]: super::Client::fetch_authorization_token_using_post*/
+[`Client::fetch_access_token`]: super::Client::fetch_access_token*/
     #[derive(Debug, Clone)]
-    pub struct FetchAuthorizationTokenUsingPost<'a> {
+    pub struct FetchAccessToken<'a> {
         client: &'a super::Client,
     }
-    impl<'a> FetchAuthorizationTokenUsingPost<'a> {
+    impl<'a> FetchAccessToken<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self { client: client }
         }
@@ -630,7 +632,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "fetch_authorization_token_using_post",
+                operation_id: "fetch_access_token",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -751,7 +753,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     },
     operations: &[
         ::vipps_core::OperationDescriptor {
-            method_name: "fetch_authorization_token_using_post",
+            method_name: "fetch_access_token",
             operation_id: "fetchAuthorizationTokenUsingPost",
             http_method: "POST",
             path: "/accesstoken/get",

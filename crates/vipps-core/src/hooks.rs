@@ -286,10 +286,13 @@ pub async fn send(
     request: reqwest::Request,
     operation: &str,
 ) -> Result<Response, Error> {
+    // The span names the operation by its published operationId (as the Vipps MobilePay
+    // documentation does), not by the generated method's name, which the manifest may rename.
+    let published = ctx.api().operation(operation).map_or(operation, |o| o.operation_id);
     let span = tracing::info_span!(
         "vipps.call",
         api = ctx.api().name,
-        operation,
+        operation = published,
         method = %request.method(),
         msn = ctx.merchant_serial_number().map(|m| m.as_str()).unwrap_or("-"),
         attempt = field::Empty,

@@ -3067,27 +3067,29 @@ the business portal. It can be changed later on the business portal.*/
         impl Address {
             pub fn city<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AddressCity>>,
+                T: ::std::convert::TryInto<super::AddressCity>,
                 T::Error: ::std::fmt::Display,
             {
                 self.city = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for city: {e}")
+                        format!("error converting supplied value for {}: {e}", "city")
                     });
                 self
             }
             pub fn country_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AddressCountryCode>,
-                >,
+                T: ::std::convert::TryInto<super::AddressCountryCode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.country_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for country_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "country_code"
+                        )
                     });
                 self
             }
@@ -3105,16 +3107,32 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn post_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AddressPostCode>,
-                >,
+                T: ::std::convert::TryInto<super::AddressPostCode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.post_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for post_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "post_code"
+                        )
                     });
+                self
+            }
+            /// Leaves `city` out (it is absent unless a value was set).
+            pub fn clear_city(mut self) -> Self {
+                self.city = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `country_code` out (it is absent unless a value was set).
+            pub fn clear_country_code(mut self) -> Self {
+                self.country_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `post_code` out (it is absent unless a value was set).
+            pub fn clear_post_code(mut self) -> Self {
+                self.post_code = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3203,124 +3221,203 @@ the business portal. It can be changed later on the business portal.*/
         impl ApiQualityEndpointData {
             pub fn endpoint<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.endpoint = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for endpoint: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "endpoint"
+                        )
                     });
                 self
             }
             pub fn status200<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status200 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status200: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status200"
+                        )
                     });
                 self
             }
             pub fn status400<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status400 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status400: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status400"
+                        )
                     });
                 self
             }
             pub fn status401<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status401 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status401: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status401"
+                        )
                     });
                 self
             }
             pub fn status403<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status403 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status403: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status403"
+                        )
                     });
                 self
             }
             pub fn status404<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status404 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status404: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status404"
+                        )
                     });
                 self
             }
             pub fn status429<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status429 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status429: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status429"
+                        )
                     });
                 self
             }
             pub fn status500<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status500 = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status500: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "status500"
+                        )
                     });
                 self
             }
             pub fn success_rate<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.success_rate = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for success_rate: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "success_rate"
+                        )
                     });
                 self
             }
             pub fn total_requests<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_requests = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for total_requests: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "total_requests"
                         )
                     });
+                self
+            }
+            /// Leaves `endpoint` out (it is absent unless a value was set).
+            pub fn clear_endpoint(mut self) -> Self {
+                self.endpoint = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status200` out (it is absent unless a value was set).
+            pub fn clear_status200(mut self) -> Self {
+                self.status200 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status400` out (it is absent unless a value was set).
+            pub fn clear_status400(mut self) -> Self {
+                self.status400 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status401` out (it is absent unless a value was set).
+            pub fn clear_status401(mut self) -> Self {
+                self.status401 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status403` out (it is absent unless a value was set).
+            pub fn clear_status403(mut self) -> Self {
+                self.status403 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status404` out (it is absent unless a value was set).
+            pub fn clear_status404(mut self) -> Self {
+                self.status404 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status429` out (it is absent unless a value was set).
+            pub fn clear_status429(mut self) -> Self {
+                self.status429 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status500` out (it is absent unless a value was set).
+            pub fn clear_status500(mut self) -> Self {
+                self.status500 = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `success_rate` out (it is absent unless a value was set).
+            pub fn clear_success_rate(mut self) -> Self {
+                self.success_rate = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `total_requests` out (it is absent unless a value was set).
+            pub fn clear_total_requests(mut self) -> Self {
+                self.total_requests = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3771,15 +3868,14 @@ the business portal. It can be changed later on the business portal.*/
         impl GetPartnerResponse {
             pub fn level<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GetPartnerResponseLevel>,
-                >,
+                T: ::std::convert::TryInto<super::GetPartnerResponseLevel>,
                 T::Error: ::std::fmt::Display,
             {
                 self.level = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for level: {e}")
+                        format!("error converting supplied value for {}: {e}", "level")
                     });
                 self
             }
@@ -3797,28 +3893,32 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn partner_contact_email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.partner_contact_email = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for partner_contact_email: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "partner_contact_email"
                         )
                     });
                 self
             }
             pub fn partner_contact_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.partner_contact_name = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for partner_contact_name: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "partner_contact_name"
                         )
                     });
                 self
@@ -3837,16 +3937,35 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GetPartnerResponseStatus>,
-                >,
+                T: ::std::convert::TryInto<super::GetPartnerResponseStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
+                self
+            }
+            /// Leaves `level` out (it is absent unless a value was set).
+            pub fn clear_level(mut self) -> Self {
+                self.level = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `partner_contact_email` out (it is absent unless a value was set).
+            pub fn clear_partner_contact_email(mut self) -> Self {
+                self.partner_contact_email = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `partner_contact_name` out (it is absent unless a value was set).
+            pub fn clear_partner_contact_name(mut self) -> Self {
+                self.partner_contact_name = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3925,14 +4044,16 @@ the business portal. It can be changed later on the business portal.*/
         impl Merchant {
             pub fn business_address<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Address>>,
+                T: ::std::convert::TryInto<super::Address>,
                 T::Error: ::std::fmt::Display,
             {
                 self.business_address = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for business_address: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "business_address"
                         )
                     });
                 self
@@ -3953,14 +4074,16 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn business_post_address<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Address>>,
+                T: ::std::convert::TryInto<super::Address>,
                 T::Error: ::std::fmt::Display,
             {
                 self.business_post_address = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for business_post_address: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "business_post_address"
                         )
                     });
                 self
@@ -4023,6 +4146,16 @@ the business portal. It can be changed later on the business portal.*/
                     .map_err(|e| {
                         format!("error converting supplied value for updated_at: {e}")
                     });
+                self
+            }
+            /// Leaves `business_address` out (it is absent unless a value was set).
+            pub fn clear_business_address(mut self) -> Self {
+                self.business_address = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `business_post_address` out (it is absent unless a value was set).
+            pub fn clear_business_post_address(mut self) -> Self {
+                self.business_post_address = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -4223,13 +4356,16 @@ the business portal. It can be changed later on the business portal.*/
         impl PricePackage {
             pub fn commission<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.commission = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for commission: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "commission"
+                        )
                     });
                 self
             }
@@ -4247,15 +4383,14 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn market<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PricePackageMarket>,
-                >,
+                T: ::std::convert::TryInto<super::PricePackageMarket>,
                 T::Error: ::std::fmt::Display,
             {
                 self.market = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for market: {e}")
+                        format!("error converting supplied value for {}: {e}", "market")
                     });
                 self
             }
@@ -4287,28 +4422,53 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn product_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ProductType>>,
+                T: ::std::convert::TryInto<super::ProductType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_type = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for product_type: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "product_type"
+                        )
                     });
                 self
             }
             pub fn visible_in_signup_form<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.visible_in_signup_form = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for visible_in_signup_form: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "visible_in_signup_form"
                         )
                     });
+                self
+            }
+            /// Leaves `commission` out (it is absent unless a value was set).
+            pub fn clear_commission(mut self) -> Self {
+                self.commission = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `market` out (it is absent unless a value was set).
+            pub fn clear_market(mut self) -> Self {
+                self.market = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_type` out (it is absent unless a value was set).
+            pub fn clear_product_type(mut self) -> Self {
+                self.product_type = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `visible_in_signup_form` out (it is absent unless a value was set).
+            pub fn clear_visible_in_signup_form(mut self) -> Self {
+                self.visible_in_signup_form = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -4383,15 +4543,17 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn extra_details<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::ExtraDetails>>,
-                >,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ExtraDetails>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.extra_details = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for extra_details: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "extra_details"
+                        )
                     });
                 self
             }
@@ -4441,6 +4603,11 @@ the business portal. It can be changed later on the business portal.*/
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `extra_details` out (it is absent unless a value was set).
+            pub fn clear_extra_details(mut self) -> Self {
+                self.extra_details = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -4524,43 +4691,48 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn product_order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T: ::std::convert::TryInto<::uuid::Uuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_order_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_order_id"
                         )
                     });
                 self
             }
             pub fn product_order_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_order_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_order_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_order_url"
                         )
                     });
                 self
             }
             pub fn sales_unit<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderSalesUnit>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderSalesUnit>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sales_unit = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for sales_unit: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "sales_unit"
+                        )
                     });
                 self
             }
@@ -4574,6 +4746,21 @@ the business portal. It can be changed later on the business portal.*/
                     .map_err(|e| {
                         format!("error converting supplied value for status: {e}")
                     });
+                self
+            }
+            /// Leaves `product_order_id` out (it is absent unless a value was set).
+            pub fn clear_product_order_id(mut self) -> Self {
+                self.product_order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_order_url` out (it is absent unless a value was set).
+            pub fn clear_product_order_url(mut self) -> Self {
+                self.product_order_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sales_unit` out (it is absent unless a value was set).
+            pub fn clear_sales_unit(mut self) -> Self {
+                self.sales_unit = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -4669,14 +4856,16 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn product_order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T: ::std::convert::TryInto<::uuid::Uuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_order_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_order_id"
                         )
                     });
                 self
@@ -4684,58 +4873,64 @@ the business portal. It can be changed later on the business portal.*/
             pub fn product_order_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderDetailsResponseV2ProductOrderType,
-                    >,
+                    super::ProductOrderDetailsResponseV2ProductOrderType,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_order_type = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_order_type: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_order_type"
                         )
                     });
                 self
             }
             pub fn product_order_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_order_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_order_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_order_url"
                         )
                     });
                 self
             }
             pub fn product_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ProductType>>,
+                T: ::std::convert::TryInto<super::ProductType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_type = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for product_type: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "product_type"
+                        )
                     });
                 self
             }
             pub fn sales_unit<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderSalesUnit>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderSalesUnit>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sales_unit = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for sales_unit: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "sales_unit"
+                        )
                     });
                 self
             }
@@ -4749,6 +4944,31 @@ the business portal. It can be changed later on the business portal.*/
                     .map_err(|e| {
                         format!("error converting supplied value for status: {e}")
                     });
+                self
+            }
+            /// Leaves `product_order_id` out (it is absent unless a value was set).
+            pub fn clear_product_order_id(mut self) -> Self {
+                self.product_order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_order_type` out (it is absent unless a value was set).
+            pub fn clear_product_order_type(mut self) -> Self {
+                self.product_order_type = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_order_url` out (it is absent unless a value was set).
+            pub fn clear_product_order_url(mut self) -> Self {
+                self.product_order_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_type` out (it is absent unless a value was set).
+            pub fn clear_product_type(mut self) -> Self {
+                self.product_type = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sales_unit` out (it is absent unless a value was set).
+            pub fn clear_sales_unit(mut self) -> Self {
+                self.sales_unit = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -4876,14 +5096,16 @@ the business portal. It can be changed later on the business portal.*/
         impl ProductOrderRequest {
             pub fn annual_turnover<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.annual_turnover = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for annual_turnover: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "annual_turnover"
                         )
                     });
                 self
@@ -4891,32 +5113,31 @@ the business portal. It can be changed later on the business portal.*/
             pub fn annual_turnover_percentage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestAnnualTurnoverPercentage,
-                    >,
+                    super::ProductOrderRequestAnnualTurnoverPercentage,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.annual_turnover_percentage = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for annual_turnover_percentage: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "annual_turnover_percentage"
                         )
                     });
                 self
             }
             pub fn app<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestApp>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderRequestApp>,
                 T::Error: ::std::fmt::Display,
             {
                 self.app = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for app: {e}")
+                        format!("error converting supplied value for {}: {e}", "app")
                     });
                 self
             }
@@ -4936,70 +5157,80 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn compliance_data<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestComplianceData>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderRequestComplianceData>,
                 T::Error: ::std::fmt::Display,
             {
                 self.compliance_data = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for compliance_data: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "compliance_data"
                         )
                     });
                 self
             }
             pub fn has_recurring<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.has_recurring = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for has_recurring: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "has_recurring"
+                        )
                     });
                 self
             }
             pub fn intended_purpose<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.intended_purpose = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for intended_purpose: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "intended_purpose"
                         )
                     });
                 self
             }
             pub fn merchant_category_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_category_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_category_code: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_category_code"
                         )
                     });
                 self
             }
             pub fn price_package_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T: ::std::convert::TryInto<::uuid::Uuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price_package_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for price_package_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "price_package_id"
                         )
                     });
                 self
@@ -5018,74 +5249,144 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn product_use_case<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ProductUseCase>>,
+                T: ::std::convert::TryInto<super::ProductUseCase>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_use_case = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_use_case: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_use_case"
                         )
                     });
                 self
             }
             pub fn sales_unit_logo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SalesUnitLogo>>,
+                T: ::std::convert::TryInto<super::SalesUnitLogo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sales_unit_logo = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for sales_unit_logo: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "sales_unit_logo"
                         )
                     });
                 self
             }
             pub fn sales_unit_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestSalesUnitName>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderRequestSalesUnitName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sales_unit_name = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for sales_unit_name: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "sales_unit_name"
                         )
                     });
                 self
             }
             pub fn settlement_bank_account<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::BankAccount>>,
+                T: ::std::convert::TryInto<super::BankAccount>,
                 T::Error: ::std::fmt::Display,
             {
                 self.settlement_bank_account = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for settlement_bank_account: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "settlement_bank_account"
                         )
                     });
                 self
             }
             pub fn website<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestWebsite>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderRequestWebsite>,
                 T::Error: ::std::fmt::Display,
             {
                 self.website = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for website: {e}")
+                        format!("error converting supplied value for {}: {e}", "website")
                     });
+                self
+            }
+            /// Leaves `annual_turnover` out (it is absent unless a value was set).
+            pub fn clear_annual_turnover(mut self) -> Self {
+                self.annual_turnover = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `annual_turnover_percentage` out (it is absent unless a value was set).
+            pub fn clear_annual_turnover_percentage(mut self) -> Self {
+                self.annual_turnover_percentage = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `app` out (it is absent unless a value was set).
+            pub fn clear_app(mut self) -> Self {
+                self.app = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `compliance_data` out (it is absent unless a value was set).
+            pub fn clear_compliance_data(mut self) -> Self {
+                self.compliance_data = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `has_recurring` out (it is absent unless a value was set).
+            pub fn clear_has_recurring(mut self) -> Self {
+                self.has_recurring = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `intended_purpose` out (it is absent unless a value was set).
+            pub fn clear_intended_purpose(mut self) -> Self {
+                self.intended_purpose = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `merchant_category_code` out (it is absent unless a value was set).
+            pub fn clear_merchant_category_code(mut self) -> Self {
+                self.merchant_category_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `price_package_id` out (it is absent unless a value was set).
+            pub fn clear_price_package_id(mut self) -> Self {
+                self.price_package_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_use_case` out (it is absent unless a value was set).
+            pub fn clear_product_use_case(mut self) -> Self {
+                self.product_use_case = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sales_unit_logo` out (it is absent unless a value was set).
+            pub fn clear_sales_unit_logo(mut self) -> Self {
+                self.sales_unit_logo = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sales_unit_name` out (it is absent unless a value was set).
+            pub fn clear_sales_unit_name(mut self) -> Self {
+                self.sales_unit_name = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `settlement_bank_account` out (it is absent unless a value was set).
+            pub fn clear_settlement_bank_account(mut self) -> Self {
+                self.settlement_bank_account = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `website` out (it is absent unless a value was set).
+            pub fn clear_website(mut self) -> Self {
+                self.website = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -5239,125 +5540,170 @@ the business portal. It can be changed later on the business portal.*/
             pub fn course<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestComplianceDataCourse>,
+                    super::ProductOrderRequestComplianceDataCourse,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.course = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for course: {e}")
+                        format!("error converting supplied value for {}: {e}", "course")
                     });
                 self
             }
             pub fn donation<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestComplianceDataDonation,
-                    >,
+                    super::ProductOrderRequestComplianceDataDonation,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.donation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for donation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "donation"
+                        )
                     });
                 self
             }
             pub fn gift_card<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestComplianceDataGiftCard,
-                    >,
+                    super::ProductOrderRequestComplianceDataGiftCard,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.gift_card = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for gift_card: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "gift_card"
+                        )
                     });
                 self
             }
             pub fn membership<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestComplianceDataMembership,
-                    >,
+                    super::ProductOrderRequestComplianceDataMembership,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.membership = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for membership: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "membership"
+                        )
                     });
                 self
             }
             pub fn prepaid_services<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestComplianceDataPrepaidServices,
-                    >,
+                    super::ProductOrderRequestComplianceDataPrepaidServices,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.prepaid_services = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for prepaid_services: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "prepaid_services"
                         )
                     });
                 self
             }
             pub fn rent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestComplianceDataRent>,
-                >,
+                T: ::std::convert::TryInto<super::ProductOrderRequestComplianceDataRent>,
                 T::Error: ::std::fmt::Display,
             {
                 self.rent = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for rent: {e}")
+                        format!("error converting supplied value for {}: {e}", "rent")
                     });
                 self
             }
             pub fn subscription<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestComplianceDataSubscription,
-                    >,
+                    super::ProductOrderRequestComplianceDataSubscription,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.subscription = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for subscription: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "subscription"
+                        )
                     });
                 self
             }
             pub fn ticket<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductOrderRequestComplianceDataTicket>,
+                    super::ProductOrderRequestComplianceDataTicket,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.ticket = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for ticket: {e}")
+                        format!("error converting supplied value for {}: {e}", "ticket")
                     });
+                self
+            }
+            /// Leaves `course` out (it is absent unless a value was set).
+            pub fn clear_course(mut self) -> Self {
+                self.course = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `donation` out (it is absent unless a value was set).
+            pub fn clear_donation(mut self) -> Self {
+                self.donation = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `gift_card` out (it is absent unless a value was set).
+            pub fn clear_gift_card(mut self) -> Self {
+                self.gift_card = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `membership` out (it is absent unless a value was set).
+            pub fn clear_membership(mut self) -> Self {
+                self.membership = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `prepaid_services` out (it is absent unless a value was set).
+            pub fn clear_prepaid_services(mut self) -> Self {
+                self.prepaid_services = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `rent` out (it is absent unless a value was set).
+            pub fn clear_rent(mut self) -> Self {
+                self.rent = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `subscription` out (it is absent unless a value was set).
+            pub fn clear_subscription(mut self) -> Self {
+                self.subscription = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `ticket` out (it is absent unless a value was set).
+            pub fn clear_ticket(mut self) -> Self {
+                self.ticket = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -5434,28 +5780,32 @@ the business portal. It can be changed later on the business portal.*/
         impl ProductOrderRequestComplianceDataCourse {
             pub fn is_online_course_offered<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.is_online_course_offered = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for is_online_course_offered: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "is_online_course_offered"
                         )
                     });
                 self
             }
             pub fn online_accessible_time<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.online_accessible_time = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for online_accessible_time: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "online_accessible_time"
                         )
                     });
                 self
@@ -5498,6 +5848,16 @@ the business portal. It can be changed later on the business portal.*/
                             "error converting supplied value for turnover_share: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `is_online_course_offered` out (it is absent unless a value was set).
+            pub fn clear_is_online_course_offered(mut self) -> Self {
+                self.is_online_course_offered = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `online_accessible_time` out (it is absent unless a value was set).
+            pub fn clear_online_accessible_time(mut self) -> Self {
+                self.online_accessible_time = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -5606,14 +5966,16 @@ the business portal. It can be changed later on the business portal.*/
         impl ProductOrderRequestComplianceDataGiftCard {
             pub fn gift_card_turnover_share<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.gift_card_turnover_share = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for gift_card_turnover_share: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "gift_card_turnover_share"
                         )
                     });
                 self
@@ -5634,16 +5996,28 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn validity_duration<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.validity_duration = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for validity_duration: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "validity_duration"
                         )
                     });
+                self
+            }
+            /// Leaves `gift_card_turnover_share` out (it is absent unless a value was set).
+            pub fn clear_gift_card_turnover_share(mut self) -> Self {
+                self.gift_card_turnover_share = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `validity_duration` out (it is absent unless a value was set).
+            pub fn clear_validity_duration(mut self) -> Self {
+                self.validity_duration = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -5707,17 +6081,17 @@ the business portal. It can be changed later on the business portal.*/
             pub fn membership_validity<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::ProductOrderRequestComplianceDataMembershipMembershipValidity,
-                    >,
+                    super::ProductOrderRequestComplianceDataMembershipMembershipValidity,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.membership_validity = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for membership_validity: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "membership_validity"
                         )
                     });
                 self
@@ -5748,6 +6122,11 @@ the business portal. It can be changed later on the business portal.*/
                             "error converting supplied value for turnover_share: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `membership_validity` out (it is absent unless a value was set).
+            pub fn clear_membership_validity(mut self) -> Self {
+                self.membership_validity = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -6145,42 +6524,48 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn test_website_password<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.test_website_password = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for test_website_password: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "test_website_password"
                         )
                     });
                 self
             }
             pub fn test_website_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.test_website_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for test_website_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "test_website_url"
                         )
                     });
                 self
             }
             pub fn test_website_username<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.test_website_username = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for test_website_username: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "test_website_username"
                         )
                     });
                 self
@@ -6195,6 +6580,21 @@ the business portal. It can be changed later on the business portal.*/
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
+                self
+            }
+            /// Leaves `test_website_password` out (it is absent unless a value was set).
+            pub fn clear_test_website_password(mut self) -> Self {
+                self.test_website_password = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `test_website_url` out (it is absent unless a value was set).
+            pub fn clear_test_website_url(mut self) -> Self {
+                self.test_website_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `test_website_username` out (it is absent unless a value was set).
+            pub fn clear_test_website_username(mut self) -> Self {
+                self.test_website_username = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -6409,16 +6809,17 @@ the business portal. It can be changed later on the business portal.*/
             pub fn changelog<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        ::std::vec::Vec<super::SalesUnitChangelogEntry>,
-                    >,
+                    ::std::vec::Vec<super::SalesUnitChangelogEntry>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.changelog = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for changelog: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "changelog"
+                        )
                     });
                 self
             }
@@ -6460,16 +6861,28 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn settlement_bank_account<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::BankAccount>>,
+                T: ::std::convert::TryInto<super::BankAccount>,
                 T::Error: ::std::fmt::Display,
             {
                 self.settlement_bank_account = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for settlement_bank_account: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "settlement_bank_account"
                         )
                     });
+                self
+            }
+            /// Leaves `changelog` out (it is absent unless a value was set).
+            pub fn clear_changelog(mut self) -> Self {
+                self.changelog = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `settlement_bank_account` out (it is absent unless a value was set).
+            pub fn clear_settlement_bank_account(mut self) -> Self {
+                self.settlement_bank_account = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -6663,142 +7076,212 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn credit_card_payment_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.credit_card_payment_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for credit_card_payment_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "credit_card_payment_allowed"
                         )
                     });
                 self
             }
             pub fn customer_must_be_present<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_must_be_present = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for customer_must_be_present: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "customer_must_be_present"
                         )
                     });
                 self
             }
             pub fn landing_page_phone_number_locked<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.landing_page_phone_number_locked = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for landing_page_phone_number_locked: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "landing_page_phone_number_locked"
                         )
                     });
                 self
             }
             pub fn late_capture_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.late_capture_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for late_capture_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "late_capture_allowed"
                         )
                     });
                 self
             }
             pub fn long_living_payment_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.long_living_payment_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for long_living_payment_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "long_living_payment_allowed"
                         )
                     });
                 self
             }
             pub fn partial_capture_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.partial_capture_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for partial_capture_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "partial_capture_allowed"
                         )
                     });
                 self
             }
             pub fn payment_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for payment_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "payment_allowed"
                         )
                     });
                 self
             }
             pub fn recurring_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.recurring_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for recurring_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "recurring_allowed"
                         )
                     });
                 self
             }
             pub fn skip_landing_page_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.skip_landing_page_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for skip_landing_page_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "skip_landing_page_allowed"
                         )
                     });
                 self
             }
             pub fn userinfo_nin_allowed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.userinfo_nin_allowed = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for userinfo_nin_allowed: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "userinfo_nin_allowed"
                         )
                     });
+                self
+            }
+            /// Leaves `credit_card_payment_allowed` out (it is absent unless a value was set).
+            pub fn clear_credit_card_payment_allowed(mut self) -> Self {
+                self.credit_card_payment_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `customer_must_be_present` out (it is absent unless a value was set).
+            pub fn clear_customer_must_be_present(mut self) -> Self {
+                self.customer_must_be_present = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `landing_page_phone_number_locked` out (it is absent unless a value was set).
+            pub fn clear_landing_page_phone_number_locked(mut self) -> Self {
+                self.landing_page_phone_number_locked = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `late_capture_allowed` out (it is absent unless a value was set).
+            pub fn clear_late_capture_allowed(mut self) -> Self {
+                self.late_capture_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `long_living_payment_allowed` out (it is absent unless a value was set).
+            pub fn clear_long_living_payment_allowed(mut self) -> Self {
+                self.long_living_payment_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `partial_capture_allowed` out (it is absent unless a value was set).
+            pub fn clear_partial_capture_allowed(mut self) -> Self {
+                self.partial_capture_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_allowed` out (it is absent unless a value was set).
+            pub fn clear_payment_allowed(mut self) -> Self {
+                self.payment_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `recurring_allowed` out (it is absent unless a value was set).
+            pub fn clear_recurring_allowed(mut self) -> Self {
+                self.recurring_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `skip_landing_page_allowed` out (it is absent unless a value was set).
+            pub fn clear_skip_landing_page_allowed(mut self) -> Self {
+                self.skip_landing_page_allowed = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `userinfo_nin_allowed` out (it is absent unless a value was set).
+            pub fn clear_userinfo_nin_allowed(mut self) -> Self {
+                self.userinfo_nin_allowed = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -6871,42 +7354,59 @@ the business portal. It can be changed later on the business portal.*/
         impl UpdateMsn {
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::UpdateMsnName>>,
+                T: ::std::convert::TryInto<super::UpdateMsnName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
+                        format!("error converting supplied value for {}: {e}", "name")
                     });
                 self
             }
             pub fn sales_unit_logo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sales_unit_logo = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for sales_unit_logo: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "sales_unit_logo"
                         )
                     });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::UpdateMsnStatus>,
-                >,
+                T: ::std::convert::TryInto<super::UpdateMsnStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
+                self
+            }
+            /// Leaves `name` out (it is absent unless a value was set).
+            pub fn clear_name(mut self) -> Self {
+                self.name = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sales_unit_logo` out (it is absent unless a value was set).
+            pub fn clear_sales_unit_logo(mut self) -> Self {
+                self.sales_unit_logo = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -6978,6 +7478,24 @@ the business portal. It can be changed later on the business portal.*/
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for OrderProductIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for OrderProductIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
         }
     }
 }
@@ -7078,6 +7596,8 @@ let response = client.get_api_quality()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getApiQuality`.
     pub fn get_api_quality(&self) -> builder::GetApiQuality<'_> {
         builder::GetApiQuality::new(self)
     }
@@ -7097,6 +7617,8 @@ let response = client.get_all_merchants()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getAllMerchants`.
     pub fn get_all_merchants(&self) -> builder::GetAllMerchants<'_> {
         builder::GetAllMerchants::new(self)
     }
@@ -7119,6 +7641,8 @@ let response = client.get_merchant_by_business_identifier()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMerchantByBusinessIdentifier`.
     pub fn get_merchant_by_business_identifier(
         &self,
     ) -> builder::GetMerchantByBusinessIdentifier<'_> {
@@ -7144,6 +7668,8 @@ let response = client.get_merchant_contracts()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMerchantContracts`.
     pub fn get_merchant_contracts(&self) -> builder::GetMerchantContracts<'_> {
         builder::GetMerchantContracts::new(self)
     }
@@ -7168,6 +7694,8 @@ let response = client.get_merchant_product_orders()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMerchantProductOrders`.
     pub fn get_merchant_product_orders(&self) -> builder::GetMerchantProductOrders<'_> {
         builder::GetMerchantProductOrders::new(self)
     }
@@ -7190,6 +7718,8 @@ let response = client.get_sales_units_by_business_identifier()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getSalesUnitsByBusinessIdentifier`.
     pub fn get_sales_units_by_business_identifier(
         &self,
     ) -> builder::GetSalesUnitsByBusinessIdentifier<'_> {
@@ -7208,6 +7738,8 @@ let response = client.get_partner_price_packages()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getPartnerPricePackages`.
     pub fn get_partner_price_packages(&self) -> builder::GetPartnerPricePackages<'_> {
         builder::GetPartnerPricePackages::new(self)
     }
@@ -7226,6 +7758,8 @@ let response = client.get_partner_whoami()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getPartnerWhoami`.
     pub fn get_partner_whoami(&self) -> builder::GetPartnerWhoami<'_> {
         builder::GetPartnerWhoami::new(self)
     }
@@ -7251,6 +7785,8 @@ let response = client.get_product_orders_v1()
     #[deprecated(
         note = "GET /management/v1/product-orders is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `getProductOrdersV1`.
     pub fn get_product_orders_v1(&self) -> builder::GetProductOrdersV1<'_> {
         builder::GetProductOrdersV1::new(self)
     }
@@ -7279,6 +7815,8 @@ let response = client.order_product()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `orderProduct`.
     pub fn order_product(&self) -> builder::OrderProduct<'_> {
         builder::OrderProduct::new(self)
     }
@@ -7297,6 +7835,8 @@ let response = client.delete_product_order()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `deleteProductOrder`.
     pub fn delete_product_order(&self) -> builder::DeleteProductOrder<'_> {
         builder::DeleteProductOrder::new(self)
     }
@@ -7321,6 +7861,8 @@ let response = client.get_product_order_details_v1()
     #[deprecated(
         note = "GET /management/v1/product-orders/{prefilledProductOrderId}/details is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `getProductOrderDetailsV1`.
     pub fn get_product_order_details_v1(&self) -> builder::GetProductOrderDetailsV1<'_> {
         builder::GetProductOrderDetailsV1::new(self)
     }
@@ -7338,6 +7880,8 @@ let response = client.get_all_sales_units()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getAllSalesUnits`.
     pub fn get_all_sales_units(&self) -> builder::GetAllSalesUnits<'_> {
         builder::GetAllSalesUnits::new(self)
     }
@@ -7357,6 +7901,8 @@ let response = client.get_msn()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getMsn`.
     pub fn get_msn(&self) -> builder::GetMsn<'_> {
         builder::GetMsn::new(self)
     }
@@ -7379,6 +7925,8 @@ let response = client.update_msn()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `updateMsn`.
     pub fn update_msn(&self) -> builder::UpdateMsn<'_> {
         builder::UpdateMsn::new(self)
     }
@@ -7401,6 +7949,8 @@ let response = client.get_product_orders()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getProductOrders`.
     pub fn get_product_orders(&self) -> builder::GetProductOrders<'_> {
         builder::GetProductOrders::new(self)
     }
@@ -7422,6 +7972,8 @@ let response = client.get_product_order_details()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `getProductOrderDetails`.
     pub fn get_product_order_details(&self) -> builder::GetProductOrderDetails<'_> {
         builder::GetProductOrderDetails::new(self)
     }
@@ -7453,10 +8005,11 @@ pub mod builder {
         pub fn msn<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::Msn>,
+            <V as std::convert::TryInto<types::Msn>>::Error: ::std::fmt::Display,
         {
             self.msn = value
                 .try_into()
-                .map_err(|_| "conversion to `Msn` for msn failed".to_string());
+                .map_err(|e| format!("{}: {}", "conversion to `Msn` for msn failed", e));
             self
         }
         ///Sends a `GET` request to `/management/v1/api-quality/sales-units/{msn}`
@@ -7568,24 +8121,34 @@ pub mod builder {
         pub fn scheme<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.scheme = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for scheme failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for scheme failed", e
+                    )
                 });
             self
         }
         pub fn id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for id failed", e
+                    )
                 });
             self
         }
@@ -7651,24 +8214,34 @@ pub mod builder {
         pub fn scheme<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.scheme = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for scheme failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for scheme failed", e
+                    )
                 });
             self
         }
         pub fn id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for id failed", e
+                    )
                 });
             self
         }
@@ -7737,24 +8310,34 @@ pub mod builder {
         pub fn scheme<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.scheme = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for scheme failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for scheme failed", e
+                    )
                 });
             self
         }
         pub fn id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for id failed", e
+                    )
                 });
             self
         }
@@ -7823,24 +8406,34 @@ pub mod builder {
         pub fn scheme<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.scheme = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for scheme failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for scheme failed", e
+                    )
                 });
             self
         }
         pub fn id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for id failed", e
+                    )
                 });
             self
         }
@@ -8005,12 +8598,15 @@ pub mod builder {
         pub fn include_expired<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
+            <V as std::convert::TryInto<bool>>::Error: ::std::fmt::Display,
         {
             self.include_expired = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_expired failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}", "conversion to `bool` for include_expired failed", e
+                    )
                 });
             self
         }
@@ -8084,13 +8680,19 @@ pub mod builder {
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::OrderProductIdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::OrderProductIdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `OrderProductIdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `OrderProductIdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -8188,12 +8790,16 @@ pub mod builder {
         pub fn prefilled_product_order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::uuid::Uuid>,
+            <V as std::convert::TryInto<::uuid::Uuid>>::Error: ::std::fmt::Display,
         {
             self.prefilled_product_order_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for prefilled_product_order_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: uuid :: Uuid` for prefilled_product_order_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -8257,12 +8863,16 @@ pub mod builder {
         pub fn prefilled_product_order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::uuid::Uuid>,
+            <V as std::convert::TryInto<::uuid::Uuid>>::Error: ::std::fmt::Display,
         {
             self.prefilled_product_order_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for prefilled_product_order_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: uuid :: Uuid` for prefilled_product_order_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -8377,10 +8987,11 @@ pub mod builder {
         pub fn msn<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::Msn>,
+            <V as std::convert::TryInto<types::Msn>>::Error: ::std::fmt::Display,
         {
             self.msn = value
                 .try_into()
-                .map_err(|_| "conversion to `Msn` for msn failed".to_string());
+                .map_err(|e| format!("{}: {}", "conversion to `Msn` for msn failed", e));
             self
         }
         ///Sends a `GET` request to `/management/v1/sales-units/{msn}`
@@ -8444,10 +9055,11 @@ pub mod builder {
         pub fn msn<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::Msn>,
+            <V as std::convert::TryInto<types::Msn>>::Error: ::std::fmt::Display,
         {
             self.msn = value
                 .try_into()
-                .map_err(|_| "conversion to `Msn` for msn failed".to_string());
+                .map_err(|e| format!("{}: {}", "conversion to `Msn` for msn failed", e));
             self
         }
         pub fn body<V>(mut self, value: V) -> Self
@@ -8531,12 +9143,15 @@ pub mod builder {
         pub fn include_expired<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
+            <V as std::convert::TryInto<bool>>::Error: ::std::fmt::Display,
         {
             self.include_expired = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_expired failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}", "conversion to `bool` for include_expired failed", e
+                    )
                 });
             self
         }
@@ -8608,12 +9223,15 @@ pub mod builder {
         pub fn product_order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::uuid::Uuid>,
+            <V as std::convert::TryInto<::uuid::Uuid>>::Error: ::std::fmt::Display,
         {
             self.product_order_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for product_order_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: uuid :: Uuid` for product_order_id failed", e
+                    )
                 });
             self
         }

@@ -2143,15 +2143,16 @@ pub mod types {
         impl AddCategoryRequest {
             pub fn image_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AddCategoryRequestImageId>,
-                >,
+                T: ::std::convert::TryInto<super::AddCategoryRequestImageId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.image_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for image_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "image_id"
+                        )
                     });
                 self
             }
@@ -2181,13 +2182,14 @@ pub mod types {
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CategoryEnum>>,
+                T: ::std::convert::TryInto<super::CategoryEnum>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
+                        format!("error converting supplied value for {}: {e}", "type_")
                     });
                 self
             }
@@ -2201,6 +2203,16 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
+                self
+            }
+            /// Leaves `image_id` out (it is absent unless a value was set).
+            pub fn clear_image_id(mut self) -> Self {
+                self.image_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `type_` out (it is absent unless a value was set).
+            pub fn clear_type_(mut self) -> Self {
+                self.type_ = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2246,14 +2258,22 @@ pub mod types {
         impl AddCategoryResponse {
             pub fn category_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T: ::std::convert::TryInto<::uuid::Uuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.category_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for category_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "category_id"
+                        )
                     });
+                self
+            }
+            /// Leaves `category_id` out (it is absent unless a value was set).
+            pub fn clear_category_id(mut self) -> Self {
+                self.category_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2297,28 +2317,38 @@ pub mod types {
         impl Barcode {
             pub fn data<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.data = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
+                        format!("error converting supplied value for {}: {e}", "data")
                     });
                 self
             }
             pub fn format<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::BarcodeFormatEnum>,
-                >,
+                T: ::std::convert::TryInto<super::BarcodeFormatEnum>,
                 T::Error: ::std::fmt::Display,
             {
                 self.format = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for format: {e}")
+                        format!("error converting supplied value for {}: {e}", "format")
                     });
+                self
+            }
+            /// Leaves `data` out (it is absent unless a value was set).
+            pub fn clear_data(mut self) -> Self {
+                self.data = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `format` out (it is absent unless a value was set).
+            pub fn clear_format(mut self) -> Self {
+                self.format = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2418,168 +2448,264 @@ pub mod types {
         impl BottomLine {
             pub fn barcode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Barcode>>,
+                T: ::std::convert::TryInto<super::Barcode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.barcode = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for barcode: {e}")
+                        format!("error converting supplied value for {}: {e}", "barcode")
                     });
                 self
             }
             pub fn currency<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CurrencyEnum>>,
+                T: ::std::convert::TryInto<super::CurrencyEnum>,
                 T::Error: ::std::fmt::Display,
             {
                 self.currency = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "currency"
+                        )
                     });
                 self
             }
             pub fn gift_card_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.gift_card_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for gift_card_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "gift_card_amount"
                         )
                     });
                 self
             }
             pub fn payment_sources<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::PaymentSources>>,
+                T: ::std::convert::TryInto<super::PaymentSources>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_sources = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for payment_sources: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "payment_sources"
                         )
                     });
                 self
             }
             pub fn pos_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.pos_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for pos_id: {e}")
+                        format!("error converting supplied value for {}: {e}", "pos_id")
                     });
                 self
             }
             pub fn receipt_number<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.receipt_number = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for receipt_number: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "receipt_number"
                         )
                     });
                 self
             }
             pub fn shipping_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.shipping_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for shipping_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "shipping_amount"
                         )
                     });
                 self
             }
             pub fn shipping_info<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ShippingInfo>>,
+                T: ::std::convert::TryInto<super::ShippingInfo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.shipping_info = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for shipping_info: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "shipping_info"
+                        )
                     });
                 self
             }
             pub fn terminal_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.terminal_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for terminal_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "terminal_id"
+                        )
                     });
                 self
             }
             pub fn tip_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tip_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for tip_amount: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "tip_amount"
+                        )
                     });
                 self
             }
             pub fn total_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for total_amount: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "total_amount"
+                        )
                     });
                 self
             }
             pub fn total_discount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_discount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for total_discount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "total_discount"
                         )
                     });
                 self
             }
             pub fn total_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_tax = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for total_tax: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "total_tax"
+                        )
                     });
+                self
+            }
+            /// Leaves `barcode` out (it is absent unless a value was set).
+            pub fn clear_barcode(mut self) -> Self {
+                self.barcode = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `currency` out (it is absent unless a value was set).
+            pub fn clear_currency(mut self) -> Self {
+                self.currency = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `gift_card_amount` out (it is absent unless a value was set).
+            pub fn clear_gift_card_amount(mut self) -> Self {
+                self.gift_card_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_sources` out (it is absent unless a value was set).
+            pub fn clear_payment_sources(mut self) -> Self {
+                self.payment_sources = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `pos_id` out (it is absent unless a value was set).
+            pub fn clear_pos_id(mut self) -> Self {
+                self.pos_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `receipt_number` out (it is absent unless a value was set).
+            pub fn clear_receipt_number(mut self) -> Self {
+                self.receipt_number = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `shipping_amount` out (it is absent unless a value was set).
+            pub fn clear_shipping_amount(mut self) -> Self {
+                self.shipping_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `shipping_info` out (it is absent unless a value was set).
+            pub fn clear_shipping_info(mut self) -> Self {
+                self.shipping_info = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `terminal_id` out (it is absent unless a value was set).
+            pub fn clear_terminal_id(mut self) -> Self {
+                self.terminal_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `tip_amount` out (it is absent unless a value was set).
+            pub fn clear_tip_amount(mut self) -> Self {
+                self.tip_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `total_amount` out (it is absent unless a value was set).
+            pub fn clear_total_amount(mut self) -> Self {
+                self.total_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `total_discount` out (it is absent unless a value was set).
+            pub fn clear_total_discount(mut self) -> Self {
+                self.total_discount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `total_tax` out (it is absent unless a value was set).
+            pub fn clear_total_tax(mut self) -> Self {
+                self.total_tax = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2666,76 +2792,118 @@ pub mod types {
         impl Category {
             pub fn category_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CategoryId>>,
+                T: ::std::convert::TryInto<super::CategoryId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.category_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for category_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "category_id"
+                        )
                     });
                 self
             }
             pub fn image_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CategoryImageId>,
-                >,
+                T: ::std::convert::TryInto<super::CategoryImageId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.image_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for image_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "image_id"
+                        )
                     });
                 self
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::OrderId>>,
+                T: ::std::convert::TryInto<super::OrderId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "order_id"
+                        )
                     });
                 self
             }
             pub fn payment_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::PaymentType>>,
+                T: ::std::convert::TryInto<super::PaymentType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_type = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_type: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_type"
+                        )
                     });
                 self
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CategoryEnum>>,
+                T: ::std::convert::TryInto<super::CategoryEnum>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
+                        format!("error converting supplied value for {}: {e}", "type_")
                     });
                 self
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CategoryUrl>>,
+                T: ::std::convert::TryInto<super::CategoryUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
+                        format!("error converting supplied value for {}: {e}", "url")
                     });
+                self
+            }
+            /// Leaves `category_id` out (it is absent unless a value was set).
+            pub fn clear_category_id(mut self) -> Self {
+                self.category_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `image_id` out (it is absent unless a value was set).
+            pub fn clear_image_id(mut self) -> Self {
+                self.image_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `order_id` out (it is absent unless a value was set).
+            pub fn clear_order_id(mut self) -> Self {
+                self.order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_type` out (it is absent unless a value was set).
+            pub fn clear_payment_type(mut self) -> Self {
+                self.payment_type = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `type_` out (it is absent unless a value was set).
+            pub fn clear_type_(mut self) -> Self {
+                self.type_ = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `url` out (it is absent unless a value was set).
+            pub fn clear_url(mut self) -> Self {
+                self.url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2855,16 +3023,20 @@ pub mod types {
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ErrorResponseType>,
-                >,
+                T: ::std::convert::TryInto<super::ErrorResponseType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
+                        format!("error converting supplied value for {}: {e}", "type_")
                     });
+                self
+            }
+            /// Leaves `type_` out (it is absent unless a value was set).
+            pub fn clear_type_(mut self) -> Self {
+                self.type_ = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3097,14 +3269,22 @@ pub mod types {
         impl ImageResponse {
             pub fn image_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.image_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for image_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "image_id"
+                        )
                     });
+                self
+            }
+            /// Leaves `image_id` out (it is absent unless a value was set).
+            pub fn clear_image_id(mut self) -> Self {
+                self.image_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3152,25 +3332,31 @@ pub mod types {
         impl Order {
             pub fn category<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CategoryEnum>>,
+                T: ::std::convert::TryInto<super::CategoryEnum>,
                 T::Error: ::std::fmt::Display,
             {
                 self.category = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for category: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "category"
+                        )
                     });
                 self
             }
             pub fn image_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::OrderImageId>>,
+                T: ::std::convert::TryInto<super::OrderImageId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.image_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for image_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "image_id"
+                        )
                     });
                 self
             }
@@ -3186,6 +3372,16 @@ pub mod types {
                             "error converting supplied value for order_details_url: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `category` out (it is absent unless a value was set).
+            pub fn clear_category(mut self) -> Self {
+                self.category = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `image_id` out (it is absent unless a value was set).
+            pub fn clear_image_id(mut self) -> Self {
+                self.image_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3274,13 +3470,16 @@ pub mod types {
         impl OrderLine {
             pub fn discount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.discount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for discount: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "discount"
+                        )
                     });
                 self
             }
@@ -3296,25 +3495,31 @@ pub mod types {
             }
             pub fn is_return<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.is_return = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for is_return: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "is_return"
+                        )
                     });
                 self
             }
             pub fn is_shipping<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.is_shipping = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for is_shipping: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "is_shipping"
+                        )
                     });
                 self
             }
@@ -3332,39 +3537,47 @@ pub mod types {
             }
             pub fn product_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for product_url: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "product_url"
+                        )
                     });
                 self
             }
             pub fn tax_percentage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_percentage = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for tax_percentage: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "tax_percentage"
                         )
                     });
                 self
             }
             pub fn tax_rate<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_rate = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for tax_rate: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "tax_rate"
+                        )
                     });
                 self
             }
@@ -3410,14 +3623,52 @@ pub mod types {
             }
             pub fn unit_info<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::UnitInfo>>,
+                T: ::std::convert::TryInto<super::UnitInfo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.unit_info = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for unit_info: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "unit_info"
+                        )
                     });
+                self
+            }
+            /// Leaves `discount` out (it is absent unless a value was set).
+            pub fn clear_discount(mut self) -> Self {
+                self.discount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `is_return` out (it is absent unless a value was set).
+            pub fn clear_is_return(mut self) -> Self {
+                self.is_return = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `is_shipping` out (it is absent unless a value was set).
+            pub fn clear_is_shipping(mut self) -> Self {
+                self.is_shipping = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_url` out (it is absent unless a value was set).
+            pub fn clear_product_url(mut self) -> Self {
+                self.product_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `tax_percentage` out (it is absent unless a value was set).
+            pub fn clear_tax_percentage(mut self) -> Self {
+                self.tax_percentage = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `tax_rate` out (it is absent unless a value was set).
+            pub fn clear_tax_rate(mut self) -> Self {
+                self.tax_rate = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `unit_info` out (it is absent unless a value was set).
+            pub fn clear_unit_info(mut self) -> Self {
+                self.unit_info = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3482,26 +3733,40 @@ pub mod types {
         impl OrderV2Response {
             pub fn category<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Order>>,
+                T: ::std::convert::TryInto<super::Order>,
                 T::Error: ::std::fmt::Display,
             {
                 self.category = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for category: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "category"
+                        )
                     });
                 self
             }
             pub fn receipt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Receipt>>,
+                T: ::std::convert::TryInto<super::Receipt>,
                 T::Error: ::std::fmt::Display,
             {
                 self.receipt = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for receipt: {e}")
+                        format!("error converting supplied value for {}: {e}", "receipt")
                     });
+                self
+            }
+            /// Leaves `category` out (it is absent unless a value was set).
+            pub fn clear_category(mut self) -> Self {
+                self.category = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `receipt` out (it is absent unless a value was set).
+            pub fn clear_receipt(mut self) -> Self {
+                self.receipt = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3556,50 +3821,76 @@ pub mod types {
         impl PaymentSources {
             pub fn card<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.card = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for card: {e}")
+                        format!("error converting supplied value for {}: {e}", "card")
                     });
                 self
             }
             pub fn cash<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.cash = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for cash: {e}")
+                        format!("error converting supplied value for {}: {e}", "cash")
                     });
                 self
             }
             pub fn gift_card<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.gift_card = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for gift_card: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "gift_card"
+                        )
                     });
                 self
             }
             pub fn voucher<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.voucher = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for voucher: {e}")
+                        format!("error converting supplied value for {}: {e}", "voucher")
                     });
+                self
+            }
+            /// Leaves `card` out (it is absent unless a value was set).
+            pub fn clear_card(mut self) -> Self {
+                self.card = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `cash` out (it is absent unless a value was set).
+            pub fn clear_cash(mut self) -> Self {
+                self.cash = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `gift_card` out (it is absent unless a value was set).
+            pub fn clear_gift_card(mut self) -> Self {
+                self.gift_card = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `voucher` out (it is absent unless a value was set).
+            pub fn clear_voucher(mut self) -> Self {
+                self.voucher = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3723,54 +4014,82 @@ pub mod types {
         impl ShippingInfo {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
+                        format!("error converting supplied value for {}: {e}", "amount")
                     });
                 self
             }
             pub fn amount_excluding_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount_excluding_tax = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for amount_excluding_tax: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "amount_excluding_tax"
                         )
                     });
                 self
             }
             pub fn tax_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for tax_amount: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "tax_amount"
+                        )
                     });
                 self
             }
             pub fn tax_percentage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_percentage = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for tax_percentage: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "tax_percentage"
                         )
                     });
+                self
+            }
+            /// Leaves `amount` out (it is absent unless a value was set).
+            pub fn clear_amount(mut self) -> Self {
+                self.amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `amount_excluding_tax` out (it is absent unless a value was set).
+            pub fn clear_amount_excluding_tax(mut self) -> Self {
+                self.amount_excluding_tax = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `tax_amount` out (it is absent unless a value was set).
+            pub fn clear_tax_amount(mut self) -> Self {
+                self.tax_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `tax_percentage` out (it is absent unless a value was set).
+            pub fn clear_tax_percentage(mut self) -> Self {
+                self.tax_percentage = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3836,28 +4155,43 @@ pub mod types {
             }
             pub fn quantity_unit<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::QuantityUnitEnum>,
-                >,
+                T: ::std::convert::TryInto<super::QuantityUnitEnum>,
                 T::Error: ::std::fmt::Display,
             {
                 self.quantity_unit = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for quantity_unit: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "quantity_unit"
+                        )
                     });
                 self
             }
             pub fn unit_price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.unit_price = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for unit_price: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "unit_price"
+                        )
                     });
+                self
+            }
+            /// Leaves `quantity_unit` out (it is absent unless a value was set).
+            pub fn clear_quantity_unit(mut self) -> Self {
+                self.quantity_unit = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `unit_price` out (it is absent unless a value was set).
+            pub fn clear_unit_price(mut self) -> Self {
+                self.unit_price = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3998,6 +4332,8 @@ let response = client.post_image()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `post-image`.
     pub fn post_image(&self) -> builder::PostImage<'_> {
         builder::PostImage::new(self)
     }
@@ -4018,6 +4354,8 @@ let response = client.get_order()
     #[deprecated(
         note = "GET /order-management/v1/orders/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `get-order`.
     pub fn get_order(&self) -> builder::GetOrder<'_> {
         builder::GetOrder::new(self)
     }
@@ -4040,6 +4378,8 @@ let response = client.put_order()
     #[deprecated(
         note = "PUT /order-management/v1/orders/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `put-order`.
     pub fn put_order(&self) -> builder::PutOrder<'_> {
         builder::PutOrder::new(self)
     }
@@ -4060,6 +4400,8 @@ let response = client.get_receipt()
     #[deprecated(
         note = "GET /order-management/v1/receipts/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `get-receipt`.
     pub fn get_receipt(&self) -> builder::GetReceipt<'_> {
         builder::GetReceipt::new(self)
     }
@@ -4082,6 +4424,8 @@ let response = client.post_receipt()
     #[deprecated(
         note = "POST /order-management/v1/receipts/{transactionId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `post-receipt`.
     pub fn post_receipt(&self) -> builder::PostReceipt<'_> {
         builder::PostReceipt::new(self)
     }
@@ -4107,6 +4451,8 @@ let response = client.put_category_v2()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `put-category-v2`.
     pub fn put_category_v2(&self) -> builder::PutCategoryV2<'_> {
         builder::PutCategoryV2::new(self)
     }
@@ -4131,6 +4477,8 @@ let response = client.post_receipt_v2()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `post-receipt-v2`.
     pub fn post_receipt_v2(&self) -> builder::PostReceiptV2<'_> {
         builder::PostReceiptV2::new(self)
     }
@@ -4152,6 +4500,8 @@ let response = client.get_order_v2()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `get-order-v2`.
     pub fn get_order_v2(&self) -> builder::GetOrderV2<'_> {
         builder::GetOrderV2::new(self)
     }
@@ -4169,6 +4519,8 @@ let response = client.get_categories_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `get-categories-v3`.
     pub fn get_categories_v3(&self) -> builder::GetCategoriesV3<'_> {
         builder::GetCategoriesV3::new(self)
     }
@@ -4184,6 +4536,8 @@ let response = client.post_category_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `post-category-v3`.
     pub fn post_category_v3(&self) -> builder::PostCategoryV3<'_> {
         builder::PostCategoryV3::new(self)
     }
@@ -4201,6 +4555,8 @@ let response = client.get_category_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `get-category-v3`.
     pub fn get_category_v3(&self) -> builder::GetCategoryV3<'_> {
         builder::GetCategoryV3::new(self)
     }
@@ -4218,6 +4574,8 @@ let response = client.delete_category_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `delete-category-v3`.
     pub fn delete_category_v3(&self) -> builder::DeleteCategoryV3<'_> {
         builder::DeleteCategoryV3::new(self)
     }
@@ -4323,12 +4681,18 @@ pub mod builder {
         pub fn transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -4394,12 +4758,18 @@ pub mod builder {
         pub fn transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -4483,12 +4853,18 @@ pub mod builder {
         pub fn transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -4554,12 +4930,18 @@ pub mod builder {
         pub fn transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -4647,24 +5029,35 @@ pub mod builder {
         pub fn payment_type<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::PutCategoryV2PaymentType>,
+            <V as std::convert::TryInto<
+                types::PutCategoryV2PaymentType,
+            >>::Error: ::std::fmt::Display,
         {
             self.payment_type = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `PutCategoryV2PaymentType` for payment_type failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `PutCategoryV2PaymentType` for payment_type failed",
+                        e
+                    )
                 });
             self
         }
         pub fn order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::PutCategoryV2OrderId>,
+            <V as std::convert::TryInto<
+                types::PutCategoryV2OrderId,
+            >>::Error: ::std::fmt::Display,
         {
             self.order_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `PutCategoryV2OrderId` for order_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `PutCategoryV2OrderId` for order_id failed", e
+                    )
                 });
             self
         }
@@ -4754,24 +5147,35 @@ pub mod builder {
         pub fn payment_type<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::PostReceiptV2PaymentType>,
+            <V as std::convert::TryInto<
+                types::PostReceiptV2PaymentType,
+            >>::Error: ::std::fmt::Display,
         {
             self.payment_type = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `PostReceiptV2PaymentType` for payment_type failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `PostReceiptV2PaymentType` for payment_type failed",
+                        e
+                    )
                 });
             self
         }
         pub fn order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::PostReceiptV2OrderId>,
+            <V as std::convert::TryInto<
+                types::PostReceiptV2OrderId,
+            >>::Error: ::std::fmt::Display,
         {
             self.order_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `PostReceiptV2OrderId` for order_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `PostReceiptV2OrderId` for order_id failed", e
+                    )
                 });
             self
         }
@@ -4859,23 +5263,35 @@ pub mod builder {
         pub fn payment_type<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::GetOrderV2PaymentType>,
+            <V as std::convert::TryInto<
+                types::GetOrderV2PaymentType,
+            >>::Error: ::std::fmt::Display,
         {
             self.payment_type = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `GetOrderV2PaymentType` for payment_type failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `GetOrderV2PaymentType` for payment_type failed",
+                        e
+                    )
                 });
             self
         }
         pub fn order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::GetOrderV2OrderId>,
+            <V as std::convert::TryInto<
+                types::GetOrderV2OrderId,
+            >>::Error: ::std::fmt::Display,
         {
             self.order_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `GetOrderV2OrderId` for order_id failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `GetOrderV2OrderId` for order_id failed", e
+                    )
                 });
             self
         }
@@ -4939,13 +5355,19 @@ pub mod builder {
         pub fn order_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.order_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for order_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for order_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -5092,11 +5514,15 @@ pub mod builder {
         pub fn category_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::uuid::Uuid>,
+            <V as std::convert::TryInto<::uuid::Uuid>>::Error: ::std::fmt::Display,
         {
             self.category_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for category_id failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: uuid :: Uuid` for category_id failed", e
+                    )
                 });
             self
         }
@@ -5159,11 +5585,15 @@ pub mod builder {
         pub fn category_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::uuid::Uuid>,
+            <V as std::convert::TryInto<::uuid::Uuid>>::Error: ::std::fmt::Display,
         {
             self.category_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for category_id failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: uuid :: Uuid` for category_id failed", e
+                    )
                 });
             self
         }

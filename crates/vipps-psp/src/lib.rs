@@ -1454,38 +1454,63 @@ pub mod types {
         impl ErrorDetails {
             pub fn context_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.context_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for context_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "context_id"
+                        )
                     });
                 self
             }
             pub fn error_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "error_code"
+                        )
                     });
                 self
             }
             pub fn error_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_message: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "error_message"
+                        )
                     });
+                self
+            }
+            /// Leaves `context_id` out (it is absent unless a value was set).
+            pub fn clear_context_id(mut self) -> Self {
+                self.context_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `error_code` out (it is absent unless a value was set).
+            pub fn clear_error_code(mut self) -> Self {
+                self.error_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `error_message` out (it is absent unless a value was set).
+            pub fn clear_error_message(mut self) -> Self {
+                self.error_message = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -1532,26 +1557,42 @@ pub mod types {
         impl ErrorMessage {
             pub fn error_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "error_id"
+                        )
                     });
                 self
             }
             pub fn error_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "error_text"
+                        )
                     });
+                self
+            }
+            /// Leaves `error_id` out (it is absent unless a value was set).
+            pub fn clear_error_id(mut self) -> Self {
+                self.error_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `error_text` out (it is absent unless a value was set).
+            pub fn clear_error_text(mut self) -> Self {
+                self.error_text = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -1733,17 +1774,17 @@ pub mod types {
             pub fn customer_mobile_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::InitiatePaymentRequestCustomerMobileNumber,
-                    >,
+                    super::InitiatePaymentRequestCustomerMobileNumber,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_mobile_number = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for customer_mobile_number: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "customer_mobile_number"
                         )
                     });
                 self
@@ -1763,15 +1804,17 @@ pub mod types {
             pub fn make_payment_token<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InitiatePaymentRequestMakePaymentToken>,
+                    super::InitiatePaymentRequestMakePaymentToken,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.make_payment_token = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for make_payment_token: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "make_payment_token"
                         )
                     });
                 self
@@ -1806,13 +1849,16 @@ pub mod types {
             }
             pub fn payment_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_text"
+                        )
                     });
                 self
             }
@@ -1858,6 +1904,21 @@ pub mod types {
                             "error converting supplied value for skip_landing_page: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `customer_mobile_number` out (it is absent unless a value was set).
+            pub fn clear_customer_mobile_number(mut self) -> Self {
+                self.customer_mobile_number = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `make_payment_token` out (it is absent unless a value was set).
+            pub fn clear_make_payment_token(mut self) -> Self {
+                self.make_payment_token = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_text` out (it is absent unless a value was set).
+            pub fn clear_payment_text(mut self) -> Self {
+                self.payment_text = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2054,14 +2115,22 @@ pub mod types {
             }
             pub fn user_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.user_token = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for user_token: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "user_token"
+                        )
                     });
+                self
+            }
+            /// Leaves `user_token` out (it is absent unless a value was set).
+            pub fn clear_user_token(mut self) -> Self {
+                self.user_token = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2118,26 +2187,43 @@ pub mod types {
         impl MakePaymentResponse {
             pub fn error_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ErrorMessage>>,
+                T: ::std::convert::TryInto<super::ErrorMessage>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error_message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for error_message: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "error_message"
+                        )
                     });
                 self
             }
             pub fn payment_info<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::PaymentInfo>>,
+                T: ::std::convert::TryInto<super::PaymentInfo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_info = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_info: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_info"
+                        )
                     });
+                self
+            }
+            /// Leaves `error_message` out (it is absent unless a value was set).
+            pub fn clear_error_message(mut self) -> Self {
+                self.error_message = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_info` out (it is absent unless a value was set).
+            pub fn clear_payment_info(mut self) -> Self {
+                self.payment_info = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2314,28 +2400,40 @@ pub mod types {
         impl Operation3DSecure {
             pub fn operation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::Operation3DSecureOperation>,
-                >,
+                T: ::std::convert::TryInto<super::Operation3DSecureOperation>,
                 T::Error: ::std::fmt::Display,
             {
                 self.operation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for operation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "operation"
+                        )
                     });
                 self
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
+                        format!("error converting supplied value for {}: {e}", "url")
                     });
+                self
+            }
+            /// Leaves `operation` out (it is absent unless a value was set).
+            pub fn clear_operation(mut self) -> Self {
+                self.operation = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `url` out (it is absent unless a value was set).
+            pub fn clear_url(mut self) -> Self {
+                self.url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2393,31 +2491,33 @@ pub mod types {
             pub fn merchant_order_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::PaymentDetailsRepresentationMerchantOrderId,
-                    >,
+                    super::PaymentDetailsRepresentationMerchantOrderId,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_order_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_order_id"
                         )
                     });
                 self
             }
             pub fn psp_transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.psp_transaction_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for psp_transaction_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "psp_transaction_id"
                         )
                     });
                 self
@@ -2440,18 +2540,33 @@ pub mod types {
             }
             pub fn transaction_summary<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::TransactionSummary>,
-                >,
+                T: ::std::convert::TryInto<super::TransactionSummary>,
                 T::Error: ::std::fmt::Display,
             {
                 self.transaction_summary = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for transaction_summary: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "transaction_summary"
                         )
                     });
+                self
+            }
+            /// Leaves `merchant_order_id` out (it is absent unless a value was set).
+            pub fn clear_merchant_order_id(mut self) -> Self {
+                self.merchant_order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `psp_transaction_id` out (it is absent unless a value was set).
+            pub fn clear_psp_transaction_id(mut self) -> Self {
+                self.psp_transaction_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `transaction_summary` out (it is absent unless a value was set).
+            pub fn clear_transaction_summary(mut self) -> Self {
+                self.transaction_summary = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2507,14 +2622,16 @@ pub mod types {
         impl PaymentInfo {
             pub fn psp_transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.psp_transaction_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for psp_transaction_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "psp_transaction_id"
                         )
                     });
                 self
@@ -2533,14 +2650,27 @@ pub mod types {
             }
             pub fn url3d_secure<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url3d_secure = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for url3d_secure: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "url3d_secure"
+                        )
                     });
+                self
+            }
+            /// Leaves `psp_transaction_id` out (it is absent unless a value was set).
+            pub fn clear_psp_transaction_id(mut self) -> Self {
+                self.psp_transaction_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `url3d_secure` out (it is absent unless a value was set).
+            pub fn clear_url3d_secure(mut self) -> Self {
+                self.url3d_secure = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2595,47 +2725,66 @@ pub mod types {
             pub fn merchant_order_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::PaymentInitiationRepresentationMerchantOrderId,
-                    >,
+                    super::PaymentInitiationRepresentationMerchantOrderId,
                 >,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_order_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_order_id"
                         )
                     });
                 self
             }
             pub fn psp_transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.psp_transaction_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for psp_transaction_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "psp_transaction_id"
                         )
                     });
                 self
             }
             pub fn vipps_redirect_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.vipps_redirect_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for vipps_redirect_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "vipps_redirect_url"
                         )
                     });
+                self
+            }
+            /// Leaves `merchant_order_id` out (it is absent unless a value was set).
+            pub fn clear_merchant_order_id(mut self) -> Self {
+                self.merchant_order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `psp_transaction_id` out (it is absent unless a value was set).
+            pub fn clear_psp_transaction_id(mut self) -> Self {
+                self.psp_transaction_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `vipps_redirect_url` out (it is absent unless a value was set).
+            pub fn clear_vipps_redirect_url(mut self) -> Self {
+                self.vipps_redirect_url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2744,66 +2893,101 @@ pub mod types {
         impl PaymentTransactionDetails {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
+                        format!("error converting supplied value for {}: {e}", "amount")
                     });
                 self
             }
             pub fn operation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PaymentTransactionDetailsOperation>,
-                >,
+                T: ::std::convert::TryInto<super::PaymentTransactionDetailsOperation>,
                 T::Error: ::std::fmt::Display,
             {
                 self.operation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for operation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "operation"
+                        )
                     });
                 self
             }
             pub fn operation_success<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.operation_success = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for operation_success: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "operation_success"
                         )
                     });
                 self
             }
             pub fn payment_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_text"
+                        )
                     });
                 self
             }
             pub fn time_stamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.time_stamp = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for time_stamp: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "time_stamp"
+                        )
                     });
+                self
+            }
+            /// Leaves `amount` out (it is absent unless a value was set).
+            pub fn clear_amount(mut self) -> Self {
+                self.amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `operation` out (it is absent unless a value was set).
+            pub fn clear_operation(mut self) -> Self {
+                self.operation = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `operation_success` out (it is absent unless a value was set).
+            pub fn clear_operation_success(mut self) -> Self {
+                self.operation_success = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `payment_text` out (it is absent unless a value was set).
+            pub fn clear_payment_text(mut self) -> Self {
+                self.payment_text = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `time_stamp` out (it is absent unless a value was set).
+            pub fn clear_time_stamp(mut self) -> Self {
+                self.time_stamp = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2851,16 +3035,23 @@ pub mod types {
         impl Response {
             pub fn response_info<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ResponseResponseInfo>,
-                >,
+                T: ::std::convert::TryInto<super::ResponseResponseInfo>,
                 T::Error: ::std::fmt::Display,
             {
                 self.response_info = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for response_info: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "response_info"
+                        )
                     });
+                self
+            }
+            /// Leaves `response_info` out (it is absent unless a value was set).
+            pub fn clear_response_info(mut self) -> Self {
+                self.response_info = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -2903,28 +3094,44 @@ pub mod types {
         impl ResponseResponseInfo {
             pub fn response_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.response_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for response_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}",
+                            "response_code"
+                        )
                     });
                 self
             }
             pub fn response_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.response_message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for response_message: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "response_message"
                         )
                     });
+                self
+            }
+            /// Leaves `response_code` out (it is absent unless a value was set).
+            pub fn clear_response_code(mut self) -> Self {
+                self.response_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `response_message` out (it is absent unless a value was set).
+            pub fn clear_response_message(mut self) -> Self {
+                self.response_message = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3029,13 +3236,16 @@ pub mod types {
             }
             pub fn payment_text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.payment_text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for payment_text: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "payment_text"
+                        )
                     });
                 self
             }
@@ -3063,6 +3273,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for status: {e}")
                     });
+                self
+            }
+            /// Leaves `payment_text` out (it is absent unless a value was set).
+            pub fn clear_payment_text(mut self) -> Self {
+                self.payment_text = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3125,58 +3340,86 @@ pub mod types {
         impl TransactionSummary {
             pub fn captured_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.captured_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for captured_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "captured_amount"
                         )
                     });
                 self
             }
             pub fn refunded_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.refunded_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for refunded_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "refunded_amount"
                         )
                     });
                 self
             }
             pub fn remaining_amount_to_capture<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.remaining_amount_to_capture = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for remaining_amount_to_capture: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "remaining_amount_to_capture"
                         )
                     });
                 self
             }
             pub fn remaining_amount_to_refund<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.remaining_amount_to_refund = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for remaining_amount_to_refund: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "remaining_amount_to_refund"
                         )
                     });
+                self
+            }
+            /// Leaves `captured_amount` out (it is absent unless a value was set).
+            pub fn clear_captured_amount(mut self) -> Self {
+                self.captured_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `refunded_amount` out (it is absent unless a value was set).
+            pub fn clear_refunded_amount(mut self) -> Self {
+                self.refunded_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `remaining_amount_to_capture` out (it is absent unless a value was set).
+            pub fn clear_remaining_amount_to_capture(mut self) -> Self {
+                self.remaining_amount_to_capture = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `remaining_amount_to_refund` out (it is absent unless a value was set).
+            pub fn clear_remaining_amount_to_refund(mut self) -> Self {
+                self.remaining_amount_to_refund = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -3331,16 +3574,16 @@ Arguments:
 - `psp_transaction_id`: The PSP's globally unique reference for the transaction.
 - `body`: The test user and the token that identify the approval.
 ```ignore
-let response = client.integration_test_approve_payment()
+let response = client.force_approve_payment()
     .psp_transaction_id(psp_transaction_id)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn integration_test_approve_payment(
-        &self,
-    ) -> builder::IntegrationTestApprovePayment<'_> {
-        builder::IntegrationTestApprovePayment::new(self)
+    ///
+    /// Published operationId: `integrationTestApprovePayment`.
+    pub fn force_approve_payment(&self) -> builder::ForceApprovePayment<'_> {
+        builder::ForceApprovePayment::new(self)
     }
     /**Start a PSP payment
 
@@ -3351,15 +3594,15 @@ Sends a `POST` request to `/psp/v3/psppayments/init`
 Arguments:
 - `body`: The payment to start.
 ```ignore
-let response = client.initiate_payment_v3_using_post()
+let response = client.initiate_payment()
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn initiate_payment_v3_using_post(
-        &self,
-    ) -> builder::InitiatePaymentV3UsingPost<'_> {
-        builder::InitiatePaymentV3UsingPost::new(self)
+    ///
+    /// Published operationId: `initiatePaymentV3UsingPOST`.
+    pub fn initiate_payment(&self) -> builder::InitiatePayment<'_> {
+        builder::InitiatePayment::new(self)
     }
     /**Report PSP payment status changes
 
@@ -3370,13 +3613,15 @@ Sends a `POST` request to `/psp/v3/psppayments/updatestatus`
 Arguments:
 - `body`: The status changes to record.
 ```ignore
-let response = client.updatestatus_using_post()
+let response = client.update_status()
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn updatestatus_using_post(&self) -> builder::UpdatestatusUsingPost<'_> {
-        builder::UpdatestatusUsingPost::new(self)
+    ///
+    /// Published operationId: `updatestatusUsingPOST`.
+    pub fn update_status(&self) -> builder::UpdateStatus<'_> {
+        builder::UpdateStatus::new(self)
     }
     /**Get PSP payment details
 
@@ -3387,15 +3632,15 @@ Sends a `GET` request to `/psp/v3/psppayments/{pspTransactionId}/details`
 Arguments:
 - `psp_transaction_id`: The PSP's globally unique reference for the transaction.
 ```ignore
-let response = client.get_psp_payment_details_using_get()
+let response = client.get_payment_details()
     .psp_transaction_id(psp_transaction_id)
     .send()
     .await;
 ```*/
-    pub fn get_psp_payment_details_using_get(
-        &self,
-    ) -> builder::GetPspPaymentDetailsUsingGet<'_> {
-        builder::GetPspPaymentDetailsUsingGet::new(self)
+    ///
+    /// Published operationId: `getPSPPaymentDetailsUsingGET`.
+    pub fn get_payment_details(&self) -> builder::GetPaymentDetails<'_> {
+        builder::GetPaymentDetails::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -3407,16 +3652,16 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::integration_test_approve_payment`]
+    /**Builder for [`Client::force_approve_payment`]
 
-[`Client::integration_test_approve_payment`]: super::Client::integration_test_approve_payment*/
+[`Client::force_approve_payment`]: super::Client::force_approve_payment*/
     #[derive(Debug, Clone)]
-    pub struct IntegrationTestApprovePayment<'a> {
+    pub struct ForceApprovePayment<'a> {
         client: &'a super::Client,
         psp_transaction_id: Result<::std::string::String, String>,
         body: Result<types::builder::ForceApproveRequest, String>,
     }
-    impl<'a> IntegrationTestApprovePayment<'a> {
+    impl<'a> ForceApprovePayment<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3429,12 +3674,18 @@ pub mod builder {
         pub fn psp_transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.psp_transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for psp_transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for psp_transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -3487,7 +3738,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "integration_test_approve_payment",
+                operation_id: "force_approve_payment",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3508,15 +3759,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::initiate_payment_v3_using_post`]
+    /**Builder for [`Client::initiate_payment`]
 
-[`Client::initiate_payment_v3_using_post`]: super::Client::initiate_payment_v3_using_post*/
+[`Client::initiate_payment`]: super::Client::initiate_payment*/
     #[derive(Debug, Clone)]
-    pub struct InitiatePaymentV3UsingPost<'a> {
+    pub struct InitiatePayment<'a> {
         client: &'a super::Client,
         body: Result<types::builder::InitiatePaymentRequest, String>,
     }
-    impl<'a> InitiatePaymentV3UsingPost<'a> {
+    impl<'a> InitiatePayment<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3574,7 +3825,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "initiate_payment_v3_using_post",
+                operation_id: "initiate_payment",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3595,15 +3846,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::updatestatus_using_post`]
+    /**Builder for [`Client::update_status`]
 
-[`Client::updatestatus_using_post`]: super::Client::updatestatus_using_post*/
+[`Client::update_status`]: super::Client::update_status*/
     #[derive(Debug, Clone)]
-    pub struct UpdatestatusUsingPost<'a> {
+    pub struct UpdateStatus<'a> {
         client: &'a super::Client,
         body: Result<types::builder::PaymentStatus, String>,
     }
-    impl<'a> UpdatestatusUsingPost<'a> {
+    impl<'a> UpdateStatus<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3654,7 +3905,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "updatestatus_using_post",
+                operation_id: "update_status",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3675,15 +3926,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::get_psp_payment_details_using_get`]
+    /**Builder for [`Client::get_payment_details`]
 
-[`Client::get_psp_payment_details_using_get`]: super::Client::get_psp_payment_details_using_get*/
+[`Client::get_payment_details`]: super::Client::get_payment_details*/
     #[derive(Debug, Clone)]
-    pub struct GetPspPaymentDetailsUsingGet<'a> {
+    pub struct GetPaymentDetails<'a> {
         client: &'a super::Client,
         psp_transaction_id: Result<::std::string::String, String>,
     }
-    impl<'a> GetPspPaymentDetailsUsingGet<'a> {
+    impl<'a> GetPaymentDetails<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -3695,12 +3946,18 @@ pub mod builder {
         pub fn psp_transaction_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.psp_transaction_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for psp_transaction_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for psp_transaction_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -3728,7 +3985,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "get_psp_payment_details_using_get",
+                operation_id: "get_payment_details",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -3768,25 +4025,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     },
     operations: &[
         ::vipps_core::OperationDescriptor {
-            method_name: "get_psp_payment_details_using_get",
-            operation_id: "getPSPPaymentDetailsUsingGET",
-            http_method: "GET",
-            path: "/psp/v3/psppayments/{pspTransactionId}/details",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "initiate_payment_v3_using_post",
-            operation_id: "initiatePaymentV3UsingPOST",
-            http_method: "POST",
-            path: "/psp/v3/psppayments/init",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "integration_test_approve_payment",
+            method_name: "force_approve_payment",
             operation_id: "integrationTestApprovePayment",
             http_method: "POST",
             path: "/psp/v3/integration-test/psppayments/{pspTransactionId}/approve",
@@ -3795,7 +4034,25 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "updatestatus_using_post",
+            method_name: "get_payment_details",
+            operation_id: "getPSPPaymentDetailsUsingGET",
+            http_method: "GET",
+            path: "/psp/v3/psppayments/{pspTransactionId}/details",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "initiate_payment",
+            operation_id: "initiatePaymentV3UsingPOST",
+            http_method: "POST",
+            path: "/psp/v3/psppayments/init",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "update_status",
             operation_id: "updatestatusUsingPOST",
             http_method: "POST",
             path: "/psp/v3/psppayments/updatestatus",

@@ -10,70 +10,6 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
-    ///`AcceptUsingPatchv3IdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct AcceptUsingPatchv3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for AcceptUsingPatchv3IdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<AcceptUsingPatchv3IdempotencyKey>
-    for ::std::string::String {
-        fn from(value: AcceptUsingPatchv3IdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for AcceptUsingPatchv3IdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 40usize {
-                return Err("longer than 40 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for AcceptUsingPatchv3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for AcceptUsingPatchv3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for AcceptUsingPatchv3IdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Reference to an agreement.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgreementReference {
@@ -4460,6 +4396,70 @@ pub mod types {
             Default::default()
         }
     }
+    ///`ForceAcceptAgreementIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ForceAcceptAgreementIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ForceAcceptAgreementIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ForceAcceptAgreementIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: ForceAcceptAgreementIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ForceAcceptAgreementIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 40usize {
+                return Err("longer than 40 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ForceAcceptAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ForceAcceptAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ForceAcceptAgreementIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///Customer who accepts the agreement.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ForceAcceptAgreementV3 {
@@ -6786,27 +6786,31 @@ pub mod types {
         impl AgreementResponseV2 {
             pub fn campaign<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CampaignResponseV2>,
-                >,
+                T: ::std::convert::TryInto<super::CampaignResponseV2>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for campaign: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "campaign"
+                        )
                     });
                 self
             }
             pub fn currency<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Currency>>,
+                T: ::std::convert::TryInto<super::Currency>,
                 T::Error: ::std::fmt::Display,
             {
                 self.currency = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "currency"
+                        )
                     });
                 self
             }
@@ -6848,14 +6852,16 @@ pub mod types {
             }
             pub fn merchant_agreement_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_agreement_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_agreement_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_agreement_url"
                         )
                     });
                 self
@@ -6900,84 +6906,130 @@ pub mod types {
             }
             pub fn start<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.start = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for start: {e}")
+                        format!("error converting supplied value for {}: {e}", "start")
                     });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgreementStatus>,
-                >,
+                T: ::std::convert::TryInto<super::AgreementStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
                 self
             }
             pub fn stop<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.stop = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for stop: {e}")
+                        format!("error converting supplied value for {}: {e}", "stop")
                     });
                 self
             }
             pub fn sub<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sub = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for sub: {e}")
+                        format!("error converting supplied value for {}: {e}", "sub")
                     });
                 self
             }
             pub fn userinfo_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.userinfo_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for userinfo_url: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "userinfo_url"
+                        )
                     });
                 self
             }
             pub fn variable_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::VariableAmountResponseV2>,
-                >,
+                T: ::std::convert::TryInto<super::VariableAmountResponseV2>,
                 T::Error: ::std::fmt::Display,
             {
                 self.variable_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for variable_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "variable_amount"
                         )
                     });
+                self
+            }
+            /// Leaves `campaign` out (it is absent unless a value was set).
+            pub fn clear_campaign(mut self) -> Self {
+                self.campaign = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `currency` out (it is absent unless a value was set).
+            pub fn clear_currency(mut self) -> Self {
+                self.currency = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `merchant_agreement_url` out (it is absent unless a value was set).
+            pub fn clear_merchant_agreement_url(mut self) -> Self {
+                self.merchant_agreement_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `start` out (it is absent unless a value was set).
+            pub fn clear_start(mut self) -> Self {
+                self.start = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `stop` out (it is absent unless a value was set).
+            pub fn clear_stop(mut self) -> Self {
+                self.stop = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sub` out (it is absent unless a value was set).
+            pub fn clear_sub(mut self) -> Self {
+                self.sub = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `userinfo_url` out (it is absent unless a value was set).
+            pub fn clear_userinfo_url(mut self) -> Self {
+                self.userinfo_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `variable_amount` out (it is absent unless a value was set).
+            pub fn clear_variable_amount(mut self) -> Self {
+                self.variable_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -7130,15 +7182,16 @@ pub mod types {
         impl AgreementResponseV3 {
             pub fn campaign<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CampaignResponseV3>,
-                >,
+                T: ::std::convert::TryInto<super::CampaignResponseV3>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for campaign: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "campaign"
+                        )
                     });
                 self
             }
@@ -7168,15 +7221,16 @@ pub mod types {
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgreementResponseV3ExternalId>,
-                >,
+                T: ::std::convert::TryInto<super::AgreementResponseV3ExternalId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
@@ -7246,16 +7300,16 @@ pub mod types {
             }
             pub fn product_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgreementResponseV3ProductDescription>,
-                >,
+                T: ::std::convert::TryInto<super::AgreementResponseV3ProductDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_description"
                         )
                     });
                 self
@@ -7274,67 +7328,68 @@ pub mod types {
             }
             pub fn start<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.start = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for start: {e}")
+                        format!("error converting supplied value for {}: {e}", "start")
                     });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgreementStatus>,
-                >,
+                T: ::std::convert::TryInto<super::AgreementStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
                 self
             }
             pub fn stop<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.stop = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for stop: {e}")
+                        format!("error converting supplied value for {}: {e}", "stop")
                     });
                 self
             }
             pub fn sub<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sub = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for sub: {e}")
+                        format!("error converting supplied value for {}: {e}", "sub")
                     });
                 self
             }
             pub fn userinfo_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.userinfo_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for userinfo_url: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "userinfo_url"
+                        )
                     });
                 self
             }
@@ -7352,16 +7407,63 @@ pub mod types {
             }
             pub fn vipps_confirmation_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.vipps_confirmation_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for vipps_confirmation_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "vipps_confirmation_url"
                         )
                     });
+                self
+            }
+            /// Leaves `campaign` out (it is absent unless a value was set).
+            pub fn clear_campaign(mut self) -> Self {
+                self.campaign = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_description` out (it is absent unless a value was set).
+            pub fn clear_product_description(mut self) -> Self {
+                self.product_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `start` out (it is absent unless a value was set).
+            pub fn clear_start(mut self) -> Self {
+                self.start = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `stop` out (it is absent unless a value was set).
+            pub fn clear_stop(mut self) -> Self {
+                self.stop = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `sub` out (it is absent unless a value was set).
+            pub fn clear_sub(mut self) -> Self {
+                self.sub = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `userinfo_url` out (it is absent unless a value was set).
+            pub fn clear_userinfo_url(mut self) -> Self {
+                self.userinfo_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `vipps_confirmation_url` out (it is absent unless a value was set).
+            pub fn clear_vipps_confirmation_url(mut self) -> Self {
+                self.vipps_confirmation_url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -7515,44 +7617,59 @@ pub mod types {
         impl CampaignResponseV2 {
             pub fn campaign_price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign_price = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for campaign_price: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "campaign_price"
                         )
                     });
                 self
             }
             pub fn end<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.end = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for end: {e}")
+                        format!("error converting supplied value for {}: {e}", "end")
                     });
                 self
             }
             pub fn start<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.start = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for start: {e}")
+                        format!("error converting supplied value for {}: {e}", "start")
                     });
+                self
+            }
+            /// Leaves `campaign_price` out (it is absent unless a value was set).
+            pub fn clear_campaign_price(mut self) -> Self {
+                self.campaign_price = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `end` out (it is absent unless a value was set).
+            pub fn clear_end(mut self) -> Self {
+                self.end = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `start` out (it is absent unless a value was set).
+            pub fn clear_start(mut self) -> Self {
+                self.start = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -7673,16 +7790,22 @@ pub mod types {
             }
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CaptureRequestV3Description>,
-                >,
+                T: ::std::convert::TryInto<super::CaptureRequestV3Description>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "description"
+                        )
                     });
+                self
+            }
+            /// Leaves `description` out (it is absent unless a value was set).
+            pub fn clear_description(mut self) -> Self {
+                self.description = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -7750,13 +7873,16 @@ pub mod types {
         impl ChargeBatchItemDto {
             pub fn agreement_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.agreement_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for agreement_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "agreement_id"
+                        )
                     });
                 self
             }
@@ -7798,13 +7924,16 @@ pub mod types {
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
@@ -7844,6 +7973,16 @@ pub mod types {
                             "error converting supplied value for transaction_type: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `agreement_id` out (it is absent unless a value was set).
+            pub fn clear_agreement_id(mut self) -> Self {
+                self.agreement_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -8011,14 +8150,22 @@ pub mod types {
         impl ChargeReference {
             pub fn charge_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.charge_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for charge_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "charge_id"
+                        )
                     });
+                self
+            }
+            /// Leaves `charge_id` out (it is absent unless a value was set).
+            pub fn clear_charge_id(mut self) -> Self {
+                self.charge_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -8140,30 +8287,32 @@ pub mod types {
             }
             pub fn failure_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.failure_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for failure_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "failure_description"
                         )
                     });
                 self
             }
             pub fn failure_reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ChargeResponseV2FailureReason>,
-                >,
+                T: ::std::convert::TryInto<super::ChargeResponseV2FailureReason>,
                 T::Error: ::std::fmt::Display,
             {
                 self.failure_reason = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for failure_reason: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "failure_reason"
                         )
                     });
                 self
@@ -8214,6 +8363,16 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `failure_description` out (it is absent unless a value was set).
+            pub fn clear_failure_description(mut self) -> Self {
+                self.failure_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `failure_reason` out (it is absent unless a value was set).
+            pub fn clear_failure_reason(mut self) -> Self {
+                self.failure_reason = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -8389,16 +8548,16 @@ pub mod types {
             }
             pub fn external_agreement_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ChargeResponseV3ExternalAgreementId>,
-                >,
+                T: ::std::convert::TryInto<super::ChargeResponseV3ExternalAgreementId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_agreement_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for external_agreement_id: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "external_agreement_id"
                         )
                     });
                 self
@@ -8417,30 +8576,32 @@ pub mod types {
             }
             pub fn failure_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.failure_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for failure_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "failure_description"
                         )
                     });
                 self
             }
             pub fn failure_reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ChargeResponseV3FailureReason>,
-                >,
+                T: ::std::convert::TryInto<super::ChargeResponseV3FailureReason>,
                 T::Error: ::std::fmt::Display,
             {
                 self.failure_reason = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for failure_reason: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "failure_reason"
                         )
                     });
                 self
@@ -8541,6 +8702,21 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `external_agreement_id` out (it is absent unless a value was set).
+            pub fn clear_external_agreement_id(mut self) -> Self {
+                self.external_agreement_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `failure_description` out (it is absent unless a value was set).
+            pub fn clear_failure_description(mut self) -> Self {
+                self.failure_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `failure_reason` out (it is absent unless a value was set).
+            pub fn clear_failure_reason(mut self) -> Self {
+                self.failure_reason = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -8760,15 +8936,16 @@ pub mod types {
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CreateChargeAsyncV3ExternalId>,
-                >,
+                T: ::std::convert::TryInto<super::CreateChargeAsyncV3ExternalId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
@@ -8808,6 +8985,11 @@ pub mod types {
                             "error converting supplied value for transaction_type: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -8921,15 +9103,16 @@ pub mod types {
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CreateChargeV2OrderId>,
-                >,
+                T: ::std::convert::TryInto<super::CreateChargeV2OrderId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "order_id"
+                        )
                     });
                 self
             }
@@ -8943,6 +9126,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for retry_days: {e}")
                     });
+                self
+            }
+            /// Leaves `order_id` out (it is absent unless a value was set).
+            pub fn clear_order_id(mut self) -> Self {
+                self.order_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -9048,53 +9236,59 @@ pub mod types {
             }
             pub fn due<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.due = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for due: {e}")
+                        format!("error converting supplied value for {}: {e}", "due")
                     });
                 self
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CreateChargeV3ExternalId>,
-                >,
+                T: ::std::convert::TryInto<super::CreateChargeV3ExternalId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CreateChargeV3OrderId>,
-                >,
+                T: ::std::convert::TryInto<super::CreateChargeV3OrderId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "order_id"
+                        )
                     });
                 self
             }
             pub fn retry_days<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_days = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for retry_days: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "retry_days"
+                        )
                     });
                 self
             }
@@ -9114,16 +9308,40 @@ pub mod types {
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ChargeCreationTypeV3>,
-                >,
+                T: ::std::convert::TryInto<super::ChargeCreationTypeV3>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
+                        format!("error converting supplied value for {}: {e}", "type_")
                     });
+                self
+            }
+            /// Leaves `due` out (it is absent unless a value was set).
+            pub fn clear_due(mut self) -> Self {
+                self.due = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `order_id` out (it is absent unless a value was set).
+            pub fn clear_order_id(mut self) -> Self {
+                self.order_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `retry_days` out (it is absent unless a value was set).
+            pub fn clear_retry_days(mut self) -> Self {
+                self.retry_days = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `type_` out (it is absent unless a value was set).
+            pub fn clear_type_(mut self) -> Self {
+                self.type_ = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -9311,15 +9529,16 @@ pub mod types {
             }
             pub fn charge_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementResponseV3ChargeId>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementResponseV3ChargeId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.charge_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for charge_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "charge_id"
+                        )
                     });
                 self
             }
@@ -9337,16 +9556,28 @@ pub mod types {
             }
             pub fn vipps_confirmation_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.vipps_confirmation_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for vipps_confirmation_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "vipps_confirmation_url"
                         )
                     });
+                self
+            }
+            /// Leaves `charge_id` out (it is absent unless a value was set).
+            pub fn clear_charge_id(mut self) -> Self {
+                self.charge_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `vipps_confirmation_url` out (it is absent unless a value was set).
+            pub fn clear_vipps_confirmation_url(mut self) -> Self {
+                self.vipps_confirmation_url = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -9453,13 +9684,16 @@ pub mod types {
         impl DraftAgreementV2 {
             pub fn campaign<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CampaignV2>>,
+                T: ::std::convert::TryInto<super::CampaignV2>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for campaign: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "campaign"
+                        )
                     });
                 self
             }
@@ -9477,32 +9711,32 @@ pub mod types {
             }
             pub fn customer_phone_number<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementV2CustomerPhoneNumber>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementV2CustomerPhoneNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_phone_number = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for customer_phone_number: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "customer_phone_number"
                         )
                     });
                 self
             }
             pub fn initial_charge<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InitialChargeV2>,
-                >,
+                T: ::std::convert::TryInto<super::InitialChargeV2>,
                 T::Error: ::std::fmt::Display,
             {
                 self.initial_charge = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for initial_charge: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "initial_charge"
                         )
                     });
                 self
@@ -9587,16 +9821,16 @@ pub mod types {
             }
             pub fn product_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementV2ProductDescription>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementV2ProductDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_description"
                         )
                     });
                 self
@@ -9615,13 +9849,14 @@ pub mod types {
             }
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.scope = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for scope: {e}")
+                        format!("error converting supplied value for {}: {e}", "scope")
                     });
                 self
             }
@@ -9641,18 +9876,48 @@ pub mod types {
             }
             pub fn variable_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::VariableAmountV2>,
-                >,
+                T: ::std::convert::TryInto<super::VariableAmountV2>,
                 T::Error: ::std::fmt::Display,
             {
                 self.variable_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for variable_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "variable_amount"
                         )
                     });
+                self
+            }
+            /// Leaves `campaign` out (it is absent unless a value was set).
+            pub fn clear_campaign(mut self) -> Self {
+                self.campaign = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `customer_phone_number` out (it is absent unless a value was set).
+            pub fn clear_customer_phone_number(mut self) -> Self {
+                self.customer_phone_number = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `initial_charge` out (it is absent unless a value was set).
+            pub fn clear_initial_charge(mut self) -> Self {
+                self.initial_charge = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_description` out (it is absent unless a value was set).
+            pub fn clear_product_description(mut self) -> Self {
+                self.product_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `scope` out (it is absent unless a value was set).
+            pub fn clear_scope(mut self) -> Self {
+                self.scope = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `variable_amount` out (it is absent unless a value was set).
+            pub fn clear_variable_amount(mut self) -> Self {
+                self.variable_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -9776,67 +10041,77 @@ pub mod types {
         impl DraftAgreementV3 {
             pub fn campaign<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CampaignV3>>,
+                T: ::std::convert::TryInto<super::CampaignV3>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for campaign: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "campaign"
+                        )
                     });
                 self
             }
             pub fn country_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CountryCode>>,
+                T: ::std::convert::TryInto<super::CountryCode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.country_code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for country_code: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "country_code"
+                        )
                     });
                 self
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementV3ExternalId>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementV3ExternalId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
             pub fn initial_charge<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InitialChargeV3>,
-                >,
+                T: ::std::convert::TryInto<super::InitialChargeV3>,
                 T::Error: ::std::fmt::Display,
             {
                 self.initial_charge = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for initial_charge: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "initial_charge"
                         )
                     });
                 self
             }
             pub fn interval<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::TimePeriod>>,
+                T: ::std::convert::TryInto<super::TimePeriod>,
                 T::Error: ::std::fmt::Display,
             {
                 self.interval = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for interval: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "interval"
+                        )
                     });
                 self
             }
@@ -9854,16 +10129,16 @@ pub mod types {
             }
             pub fn merchant_agreement_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementV3MerchantAgreementUrl>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementV3MerchantAgreementUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_agreement_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_agreement_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_agreement_url"
                         )
                     });
                 self
@@ -9884,15 +10159,16 @@ pub mod types {
             }
             pub fn phone_number<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementV3PhoneNumber>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementV3PhoneNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.phone_number = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for phone_number: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "phone_number"
+                        )
                     });
                 self
             }
@@ -9910,16 +10186,16 @@ pub mod types {
             }
             pub fn product_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DraftAgreementV3ProductDescription>,
-                >,
+                T: ::std::convert::TryInto<super::DraftAgreementV3ProductDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_description"
                         )
                     });
                 self
@@ -9938,13 +10214,14 @@ pub mod types {
             }
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.scope = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for scope: {e}")
+                        format!("error converting supplied value for {}: {e}", "scope")
                     });
                 self
             }
@@ -9960,6 +10237,51 @@ pub mod types {
                             "error converting supplied value for skip_landing_page: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `campaign` out (it is absent unless a value was set).
+            pub fn clear_campaign(mut self) -> Self {
+                self.campaign = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `country_code` out (it is absent unless a value was set).
+            pub fn clear_country_code(mut self) -> Self {
+                self.country_code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `initial_charge` out (it is absent unless a value was set).
+            pub fn clear_initial_charge(mut self) -> Self {
+                self.initial_charge = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `interval` out (it is absent unless a value was set).
+            pub fn clear_interval(mut self) -> Self {
+                self.interval = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `merchant_agreement_url` out (it is absent unless a value was set).
+            pub fn clear_merchant_agreement_url(mut self) -> Self {
+                self.merchant_agreement_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `phone_number` out (it is absent unless a value was set).
+            pub fn clear_phone_number(mut self) -> Self {
+                self.phone_number = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_description` out (it is absent unless a value was set).
+            pub fn clear_product_description(mut self) -> Self {
+                self.product_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `scope` out (it is absent unless a value was set).
+            pub fn clear_scope(mut self) -> Self {
+                self.scope = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10038,50 +10360,76 @@ pub mod types {
         impl ErrorV2 {
             pub fn code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.code = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for code: {e}")
+                        format!("error converting supplied value for {}: {e}", "code")
                     });
                 self
             }
             pub fn context_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.context_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for context_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "context_id"
+                        )
                     });
                 self
             }
             pub fn field<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.field = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for field: {e}")
+                        format!("error converting supplied value for {}: {e}", "field")
                     });
                 self
             }
             pub fn message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.message = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for message: {e}")
+                        format!("error converting supplied value for {}: {e}", "message")
                     });
+                self
+            }
+            /// Leaves `code` out (it is absent unless a value was set).
+            pub fn clear_code(mut self) -> Self {
+                self.code = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `context_id` out (it is absent unless a value was set).
+            pub fn clear_context_id(mut self) -> Self {
+                self.context_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `field` out (it is absent unless a value was set).
+            pub fn clear_field(mut self) -> Self {
+                self.field = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `message` out (it is absent unless a value was set).
+            pub fn clear_message(mut self) -> Self {
+                self.message = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10155,25 +10503,29 @@ pub mod types {
         impl ErrorV3 {
             pub fn context_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.context_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for context_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "context_id"
+                        )
                     });
                 self
             }
             pub fn detail<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.detail = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for detail: {e}")
+                        format!("error converting supplied value for {}: {e}", "detail")
                     });
                 self
             }
@@ -10191,50 +10543,86 @@ pub mod types {
             }
             pub fn instance<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.instance = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for instance: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "instance"
+                        )
                     });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
                 self
             }
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.title = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
+                        format!("error converting supplied value for {}: {e}", "title")
                     });
                 self
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
+                        format!("error converting supplied value for {}: {e}", "type_")
                     });
+                self
+            }
+            /// Leaves `context_id` out (it is absent unless a value was set).
+            pub fn clear_context_id(mut self) -> Self {
+                self.context_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `detail` out (it is absent unless a value was set).
+            pub fn clear_detail(mut self) -> Self {
+                self.detail = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `instance` out (it is absent unless a value was set).
+            pub fn clear_instance(mut self) -> Self {
+                self.instance = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `title` out (it is absent unless a value was set).
+            pub fn clear_title(mut self) -> Self {
+                self.title = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `type_` out (it is absent unless a value was set).
+            pub fn clear_type_(mut self) -> Self {
+                self.type_ = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10325,13 +10713,16 @@ pub mod types {
             }
             pub fn explanation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.explanation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for explanation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "explanation"
+                        )
                     });
                 self
             }
@@ -10357,6 +10748,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `explanation` out (it is absent unless a value was set).
+            pub fn clear_explanation(mut self) -> Self {
+                self.explanation = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10508,26 +10904,38 @@ pub mod types {
         impl ExtraDetails {
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
+                        format!("error converting supplied value for {}: {e}", "name")
                     });
                 self
             }
             pub fn reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.reason = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for reason: {e}")
+                        format!("error converting supplied value for {}: {e}", "reason")
                     });
+                self
+            }
+            /// Leaves `name` out (it is absent unless a value was set).
+            pub fn clear_name(mut self) -> Self {
+                self.name = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `reason` out (it is absent unless a value was set).
+            pub fn clear_reason(mut self) -> Self {
+                self.reason = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10716,13 +11124,16 @@ pub mod types {
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "order_id"
+                        )
                     });
                 self
             }
@@ -10738,6 +11149,11 @@ pub mod types {
                             "error converting supplied value for transaction_type: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `order_id` out (it is absent unless a value was set).
+            pub fn clear_order_id(mut self) -> Self {
+                self.order_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10826,27 +11242,31 @@ pub mod types {
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InitialChargeV3ExternalId>,
-                >,
+                T: ::std::convert::TryInto<super::InitialChargeV3ExternalId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "order_id"
+                        )
                     });
                 self
             }
@@ -10862,6 +11282,16 @@ pub mod types {
                             "error converting supplied value for transaction_type: {e}"
                         )
                     });
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `order_id` out (it is absent unless a value was set).
+            pub fn clear_order_id(mut self) -> Self {
+                self.order_id = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -10912,28 +11342,38 @@ pub mod types {
         impl IntervalUpdateRequest {
             pub fn period<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::TimePeriod>>,
+                T: ::std::convert::TryInto<super::TimePeriod>,
                 T::Error: ::std::fmt::Display,
             {
                 self.period = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for period: {e}")
+                        format!("error converting supplied value for {}: {e}", "period")
                     });
                 self
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::IntervalUpdateRequestType>,
-                >,
+                T: ::std::convert::TryInto<super::IntervalUpdateRequestType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
+                        format!("error converting supplied value for {}: {e}", "type_")
                     });
+                self
+            }
+            /// Leaves `period` out (it is absent unless a value was set).
+            pub fn clear_period(mut self) -> Self {
+                self.period = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `type_` out (it is absent unless a value was set).
+            pub fn clear_type_(mut self) -> Self {
+                self.type_ = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -11066,13 +11506,16 @@ pub mod types {
             }
             pub fn explanation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.explanation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for explanation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "explanation"
+                        )
                     });
                 self
             }
@@ -11098,6 +11541,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `explanation` out (it is absent unless a value was set).
+            pub fn clear_explanation(mut self) -> Self {
+                self.explanation = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -11252,100 +11700,141 @@ pub mod types {
         impl PatchAgreementV2 {
             pub fn campaign<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CampaignV2>>,
+                T: ::std::convert::TryInto<super::CampaignV2>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for campaign: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "campaign"
+                        )
                     });
                 self
             }
             pub fn merchant_agreement_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV2MerchantAgreementUrl>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV2MerchantAgreementUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_agreement_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_agreement_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_agreement_url"
                         )
                     });
                 self
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for price: {e}")
+                        format!("error converting supplied value for {}: {e}", "price")
                     });
                 self
             }
             pub fn product_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV2ProductDescription>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV2ProductDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_description"
                         )
                     });
                 self
             }
             pub fn product_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV2ProductName>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV2ProductName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_name = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for product_name: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "product_name"
+                        )
                     });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV2Status>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV2Status>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
                 self
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for suggested_max_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "suggested_max_amount"
                         )
                     });
+                self
+            }
+            /// Leaves `campaign` out (it is absent unless a value was set).
+            pub fn clear_campaign(mut self) -> Self {
+                self.campaign = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `merchant_agreement_url` out (it is absent unless a value was set).
+            pub fn clear_merchant_agreement_url(mut self) -> Self {
+                self.merchant_agreement_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `price` out (it is absent unless a value was set).
+            pub fn clear_price(mut self) -> Self {
+                self.price = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_description` out (it is absent unless a value was set).
+            pub fn clear_product_description(mut self) -> Self {
+                self.product_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_name` out (it is absent unless a value was set).
+            pub fn clear_product_name(mut self) -> Self {
+                self.product_name = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `suggested_max_amount` out (it is absent unless a value was set).
+            pub fn clear_suggested_max_amount(mut self) -> Self {
+                self.suggested_max_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -11425,104 +11914,140 @@ pub mod types {
         impl PatchAgreementV3 {
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV3ExternalId>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV3ExternalId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for external_id: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "external_id"
+                        )
                     });
                 self
             }
             pub fn interval<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::IntervalUpdateRequest>,
-                >,
+                T: ::std::convert::TryInto<super::IntervalUpdateRequest>,
                 T::Error: ::std::fmt::Display,
             {
                 self.interval = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for interval: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "interval"
+                        )
                     });
                 self
             }
             pub fn merchant_agreement_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV3MerchantAgreementUrl>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV3MerchantAgreementUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_agreement_url = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for merchant_agreement_url: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "merchant_agreement_url"
                         )
                     });
                 self
             }
             pub fn pricing<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PricingUpdateRequest>,
-                >,
+                T: ::std::convert::TryInto<super::PricingUpdateRequest>,
                 T::Error: ::std::fmt::Display,
             {
                 self.pricing = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for pricing: {e}")
+                        format!("error converting supplied value for {}: {e}", "pricing")
                     });
                 self
             }
             pub fn product_description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV3ProductDescription>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV3ProductDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_description = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for product_description: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "product_description"
                         )
                     });
                 self
             }
             pub fn product_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV3ProductName>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV3ProductName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.product_name = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for product_name: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "product_name"
+                        )
                     });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PatchAgreementV3Status>,
-                >,
+                T: ::std::convert::TryInto<super::PatchAgreementV3Status>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
+                        format!("error converting supplied value for {}: {e}", "status")
                     });
+                self
+            }
+            /// Leaves `external_id` out (it is absent unless a value was set).
+            pub fn clear_external_id(mut self) -> Self {
+                self.external_id = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `interval` out (it is absent unless a value was set).
+            pub fn clear_interval(mut self) -> Self {
+                self.interval = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `merchant_agreement_url` out (it is absent unless a value was set).
+            pub fn clear_merchant_agreement_url(mut self) -> Self {
+                self.merchant_agreement_url = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `pricing` out (it is absent unless a value was set).
+            pub fn clear_pricing(mut self) -> Self {
+                self.pricing = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_description` out (it is absent unless a value was set).
+            pub fn clear_product_description(mut self) -> Self {
+                self.product_description = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `product_name` out (it is absent unless a value was set).
+            pub fn clear_product_name(mut self) -> Self {
+                self.product_name = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `status` out (it is absent unless a value was set).
+            pub fn clear_status(mut self) -> Self {
+                self.status = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -11595,13 +12120,16 @@ pub mod types {
             }
             pub fn explanation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.explanation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for explanation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "explanation"
+                        )
                     });
                 self
             }
@@ -11639,6 +12167,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `explanation` out (it is absent unless a value was set).
+            pub fn clear_explanation(mut self) -> Self {
+                self.explanation = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -11787,13 +12320,16 @@ pub mod types {
             }
             pub fn explanation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.explanation = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for explanation: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "explanation"
+                        )
                     });
                 self
             }
@@ -11819,6 +12355,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `explanation` out (it is absent unless a value was set).
+            pub fn clear_explanation(mut self) -> Self {
+                self.explanation = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -11953,13 +12494,14 @@ pub mod types {
         impl PricingRequest {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
+                        format!("error converting supplied value for {}: {e}", "amount")
                     });
                 self
             }
@@ -11977,14 +12519,16 @@ pub mod types {
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for suggested_max_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "suggested_max_amount"
                         )
                     });
                 self
@@ -11999,6 +12543,16 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `amount` out (it is absent unless a value was set).
+            pub fn clear_amount(mut self) -> Self {
+                self.amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `suggested_max_amount` out (it is absent unless a value was set).
+            pub fn clear_suggested_max_amount(mut self) -> Self {
+                self.suggested_max_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -12047,28 +12601,41 @@ pub mod types {
         impl PricingUpdateRequest {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
+                        format!("error converting supplied value for {}: {e}", "amount")
                     });
                 self
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for suggested_max_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "suggested_max_amount"
                         )
                     });
+                self
+            }
+            /// Leaves `amount` out (it is absent unless a value was set).
+            pub fn clear_amount(mut self) -> Self {
+                self.amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `suggested_max_amount` out (it is absent unless a value was set).
+            pub fn clear_suggested_max_amount(mut self) -> Self {
+                self.suggested_max_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -12238,40 +12805,56 @@ pub mod types {
         impl TimePeriodResponse {
             pub fn count<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.count = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for count: {e}")
+                        format!("error converting supplied value for {}: {e}", "count")
                     });
                 self
             }
             pub fn text<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.text = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for text: {e}")
+                        format!("error converting supplied value for {}: {e}", "text")
                     });
                 self
             }
             pub fn unit<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::TimePeriodResponseUnit>,
-                >,
+                T: ::std::convert::TryInto<super::TimePeriodResponseUnit>,
                 T::Error: ::std::fmt::Display,
             {
                 self.unit = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for unit: {e}")
+                        format!("error converting supplied value for {}: {e}", "unit")
                     });
+                self
+            }
+            /// Leaves `count` out (it is absent unless a value was set).
+            pub fn clear_count(mut self) -> Self {
+                self.count = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `text` out (it is absent unless a value was set).
+            pub fn clear_text(mut self) -> Self {
+                self.text = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `unit` out (it is absent unless a value was set).
+            pub fn clear_unit(mut self) -> Self {
+                self.unit = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -12336,13 +12919,16 @@ pub mod types {
             }
             pub fn max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for max_amount: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "max_amount"
+                        )
                     });
                 self
             }
@@ -12370,6 +12956,11 @@ pub mod types {
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
+                self
+            }
+            /// Leaves `max_amount` out (it is absent unless a value was set).
+            pub fn clear_max_amount(mut self) -> Self {
+                self.max_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -12420,28 +13011,43 @@ pub mod types {
         impl VariableAmountResponseV2 {
             pub fn max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
-                        format!("error converting supplied value for max_amount: {e}")
+                        format!(
+                            "error converting supplied value for {}: {e}", "max_amount"
+                        )
                     });
                 self
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<i32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
                     .try_into()
+                    .map(::std::option::Option::Some)
                     .map_err(|e| {
                         format!(
-                            "error converting supplied value for suggested_max_amount: {e}"
+                            "error converting supplied value for {}: {e}",
+                            "suggested_max_amount"
                         )
                     });
+                self
+            }
+            /// Leaves `max_amount` out (it is absent unless a value was set).
+            pub fn clear_max_amount(mut self) -> Self {
+                self.max_amount = Ok(::std::option::Option::None);
+                self
+            }
+            /// Leaves `suggested_max_amount` out (it is absent unless a value was set).
+            pub fn clear_suggested_max_amount(mut self) -> Self {
+                self.suggested_max_amount = Ok(::std::option::Option::None);
                 self
             }
         }
@@ -12551,6 +13157,204 @@ pub mod types {
             }
         }
     }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for CancelChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for CancelChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for CaptureChargeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for CaptureChargeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for CaptureChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for CaptureChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for CreateChargeAsyncV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for CreateChargeAsyncV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for CreateChargeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for CreateChargeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for CreateChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for CreateChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for DraftAgreementV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for DraftAgreementV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for ForceAcceptAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for ForceAcceptAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for RefundChargeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for RefundChargeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for RefundChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for RefundChargeV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for UpdateAgreementPatchV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for UpdateAgreementPatchV3IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
 }
 #[derive(Clone, Debug)]
 /**Client for Recurring Payments Merchant API
@@ -12640,6 +13444,8 @@ let response = client.list_agreements()
     .await;
 ```*/
     #[deprecated(note = "GET /recurring/v2/agreements is deprecated by Vipps MobilePay")]
+    ///
+    /// Published operationId: `ListAgreements`.
     pub fn list_agreements(&self) -> builder::ListAgreements<'_> {
         builder::ListAgreements::new(self)
     }
@@ -12660,6 +13466,8 @@ let response = client.draft_agreement()
     #[deprecated(
         note = "POST /recurring/v2/agreements is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `DraftAgreement`.
     pub fn draft_agreement(&self) -> builder::DraftAgreement<'_> {
         builder::DraftAgreement::new(self)
     }
@@ -12680,6 +13488,8 @@ let response = client.fetch_agreement()
     #[deprecated(
         note = "GET /recurring/v2/agreements/{agreementId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `FetchAgreement`.
     pub fn fetch_agreement(&self) -> builder::FetchAgreement<'_> {
         builder::FetchAgreement::new(self)
     }
@@ -12702,6 +13512,8 @@ let response = client.update_agreement_put()
     #[deprecated(
         note = "PUT /recurring/v2/agreements/{agreementId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `UpdateAgreementPut`.
     pub fn update_agreement_put(&self) -> builder::UpdateAgreementPut<'_> {
         builder::UpdateAgreementPut::new(self)
     }
@@ -12724,6 +13536,8 @@ let response = client.update_agreement_patch()
     #[deprecated(
         note = "PATCH /recurring/v2/agreements/{agreementId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `UpdateAgreementPatch`.
     pub fn update_agreement_patch(&self) -> builder::UpdateAgreementPatch<'_> {
         builder::UpdateAgreementPatch::new(self)
     }
@@ -12737,7 +13551,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `body`: The customer who accepts.
 ```ignore
-let response = client.accept_using_patch()
+let response = client.force_accept_agreement_v2()
     .agreement_id(agreement_id)
     .body(body)
     .send()
@@ -12746,8 +13560,10 @@ let response = client.accept_using_patch()
     #[deprecated(
         note = "PATCH /recurring/v2/agreements/{agreementId}/accept is deprecated by Vipps MobilePay"
     )]
-    pub fn accept_using_patch(&self) -> builder::AcceptUsingPatch<'_> {
-        builder::AcceptUsingPatch::new(self)
+    ///
+    /// Published operationId: `acceptUsingPATCH`.
+    pub fn force_accept_agreement_v2(&self) -> builder::ForceAcceptAgreementV2<'_> {
+        builder::ForceAcceptAgreementV2::new(self)
     }
     /**List charges (v2)
 
@@ -12768,6 +13584,8 @@ let response = client.list_charges()
     #[deprecated(
         note = "GET /recurring/v2/agreements/{agreementId}/charges is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `ListCharges`.
     pub fn list_charges(&self) -> builder::ListCharges<'_> {
         builder::ListCharges::new(self)
     }
@@ -12792,6 +13610,8 @@ let response = client.create_charge()
     #[deprecated(
         note = "POST /recurring/v2/agreements/{agreementId}/charges is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `CreateCharge`.
     pub fn create_charge(&self) -> builder::CreateCharge<'_> {
         builder::CreateCharge::new(self)
     }
@@ -12814,6 +13634,8 @@ let response = client.fetch_charge()
     #[deprecated(
         note = "GET /recurring/v2/agreements/{agreementId}/charges/{chargeId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `FetchCharge`.
     pub fn fetch_charge(&self) -> builder::FetchCharge<'_> {
         builder::FetchCharge::new(self)
     }
@@ -12836,6 +13658,8 @@ let response = client.cancel_charge()
     #[deprecated(
         note = "DELETE /recurring/v2/agreements/{agreementId}/charges/{chargeId} is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `CancelCharge`.
     pub fn cancel_charge(&self) -> builder::CancelCharge<'_> {
         builder::CancelCharge::new(self)
     }
@@ -12860,6 +13684,8 @@ let response = client.capture_charge()
     #[deprecated(
         note = "POST /recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `CaptureCharge`.
     pub fn capture_charge(&self) -> builder::CaptureCharge<'_> {
         builder::CaptureCharge::new(self)
     }
@@ -12886,6 +13712,8 @@ let response = client.refund_charge()
     #[deprecated(
         note = "POST /recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund is deprecated by Vipps MobilePay"
     )]
+    ///
+    /// Published operationId: `RefundCharge`.
     pub fn refund_charge(&self) -> builder::RefundCharge<'_> {
         builder::RefundCharge::new(self)
     }
@@ -12909,6 +13737,8 @@ let response = client.list_agreements_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `ListAgreementsV3`.
     pub fn list_agreements_v3(&self) -> builder::ListAgreementsV3<'_> {
         builder::ListAgreementsV3::new(self)
     }
@@ -12928,6 +13758,8 @@ let response = client.draft_agreement_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `DraftAgreementV3`.
     pub fn draft_agreement_v3(&self) -> builder::DraftAgreementV3<'_> {
         builder::DraftAgreementV3::new(self)
     }
@@ -12947,6 +13779,8 @@ let response = client.create_charge_async_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CreateChargeAsyncV3`.
     pub fn create_charge_async_v3(&self) -> builder::CreateChargeAsyncV3<'_> {
         builder::CreateChargeAsyncV3::new(self)
     }
@@ -12964,6 +13798,8 @@ let response = client.fetch_agreement_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `FetchAgreementV3`.
     pub fn fetch_agreement_v3(&self) -> builder::FetchAgreementV3<'_> {
         builder::FetchAgreementV3::new(self)
     }
@@ -12985,6 +13821,8 @@ let response = client.update_agreement_patch_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `UpdateAgreementPatchV3`.
     pub fn update_agreement_patch_v3(&self) -> builder::UpdateAgreementPatchV3<'_> {
         builder::UpdateAgreementPatchV3::new(self)
     }
@@ -12999,15 +13837,17 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The customer who accepts.
 ```ignore
-let response = client.accept_using_patchv3()
+let response = client.force_accept_agreement()
     .agreement_id(agreement_id)
     .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn accept_using_patchv3(&self) -> builder::AcceptUsingPatchv3<'_> {
-        builder::AcceptUsingPatchv3::new(self)
+    ///
+    /// Published operationId: `acceptUsingPATCHV3`.
+    pub fn force_accept_agreement(&self) -> builder::ForceAcceptAgreement<'_> {
+        builder::ForceAcceptAgreement::new(self)
     }
     /**List charges
 
@@ -13027,6 +13867,8 @@ let response = client.list_charges_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `ListChargesV3`.
     pub fn list_charges_v3(&self) -> builder::ListChargesV3<'_> {
         builder::ListChargesV3::new(self)
     }
@@ -13048,6 +13890,8 @@ let response = client.create_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CreateChargeV3`.
     pub fn create_charge_v3(&self) -> builder::CreateChargeV3<'_> {
         builder::CreateChargeV3::new(self)
     }
@@ -13067,6 +13911,8 @@ let response = client.fetch_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `FetchChargeV3`.
     pub fn fetch_charge_v3(&self) -> builder::FetchChargeV3<'_> {
         builder::FetchChargeV3::new(self)
     }
@@ -13088,6 +13934,8 @@ let response = client.cancel_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CancelChargeV3`.
     pub fn cancel_charge_v3(&self) -> builder::CancelChargeV3<'_> {
         builder::CancelChargeV3::new(self)
     }
@@ -13111,6 +13959,8 @@ let response = client.capture_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `CaptureChargeV3`.
     pub fn capture_charge_v3(&self) -> builder::CaptureChargeV3<'_> {
         builder::CaptureChargeV3::new(self)
     }
@@ -13134,6 +13984,8 @@ let response = client.refund_charge_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `RefundChargeV3`.
     pub fn refund_charge_v3(&self) -> builder::RefundChargeV3<'_> {
         builder::RefundChargeV3::new(self)
     }
@@ -13151,6 +14003,8 @@ let response = client.fetch_charge_by_id_v3()
     .send()
     .await;
 ```*/
+    ///
+    /// Published operationId: `FetchChargeByIdV3`.
     pub fn fetch_charge_by_id_v3(&self) -> builder::FetchChargeByIdV3<'_> {
         builder::FetchChargeByIdV3::new(self)
     }
@@ -13184,22 +14038,30 @@ pub mod builder {
         pub fn created_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<i64>,
+            <V as std::convert::TryInto<i64>>::Error: ::std::fmt::Display,
         {
             self.created_after = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for created_after failed".to_string());
+                .map_err(|e| {
+                    format!("{}: {}", "conversion to `i64` for created_after failed", e)
+                });
             self
         }
         pub fn status<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::AgreementStatus>,
+            <V as std::convert::TryInto<
+                types::AgreementStatus,
+            >>::Error: ::std::fmt::Display,
         {
             self.status = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `AgreementStatus` for status failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}", "conversion to `AgreementStatus` for status failed", e
+                    )
                 });
             self
         }
@@ -13360,12 +14222,18 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -13430,12 +14298,18 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -13530,12 +14404,18 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -13610,16 +14490,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::accept_using_patch`]
+    /**Builder for [`Client::force_accept_agreement_v2`]
 
-[`Client::accept_using_patch`]: super::Client::accept_using_patch*/
+[`Client::force_accept_agreement_v2`]: super::Client::force_accept_agreement_v2*/
     #[derive(Debug, Clone)]
-    pub struct AcceptUsingPatch<'a> {
+    pub struct ForceAcceptAgreementV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         body: Result<types::builder::ForceAcceptAgreement, String>,
     }
-    impl<'a> AcceptUsingPatch<'a> {
+    impl<'a> ForceAcceptAgreementV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13630,12 +14510,18 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -13691,7 +14577,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "accept_using_patch",
+                operation_id: "force_accept_agreement_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -13732,24 +14618,36 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_status<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ChargeStatus>,
+            <V as std::convert::TryInto<
+                types::ChargeStatus,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_status = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `ChargeStatus` for charge_status failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `ChargeStatus` for charge_status failed", e
+                    )
                 });
             self
         }
@@ -13826,25 +14724,37 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateChargeIdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::CreateChargeIdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `CreateChargeIdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `CreateChargeIdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -13946,24 +14856,36 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -14029,24 +14951,36 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -14114,37 +15048,55 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CaptureChargeIdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::CaptureChargeIdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `CaptureChargeIdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `CaptureChargeIdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -14222,37 +15174,55 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RefundChargeIdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::RefundChargeIdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `RefundChargeIdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `RefundChargeIdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -14358,48 +15328,68 @@ pub mod builder {
         pub fn created_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<i64>,
+            <V as std::convert::TryInto<i64>>::Error: ::std::fmt::Display,
         {
             self.created_after = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for created_after failed".to_string());
+                .map_err(|e| {
+                    format!("{}: {}", "conversion to `i64` for created_after failed", e)
+                });
             self
         }
         pub fn page_number<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::num::NonZeroU32>,
+            <V as std::convert::TryInto<
+                ::std::num::NonZeroU32,
+            >>::Error: ::std::fmt::Display,
         {
             self.page_number = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for page_number failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: num :: NonZeroU32` for page_number failed",
+                        e
+                    )
                 });
             self
         }
         pub fn page_size<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::num::NonZeroU32>,
+            <V as std::convert::TryInto<
+                ::std::num::NonZeroU32,
+            >>::Error: ::std::fmt::Display,
         {
             self.page_size = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for page_size failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: num :: NonZeroU32` for page_size failed",
+                        e
+                    )
                 });
             self
         }
         pub fn status<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::AgreementStatus>,
+            <V as std::convert::TryInto<
+                types::AgreementStatus,
+            >>::Error: ::std::fmt::Display,
         {
             self.status = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `AgreementStatus` for status failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}", "conversion to `AgreementStatus` for status failed", e
+                    )
                 });
             self
         }
@@ -14488,13 +15478,19 @@ pub mod builder {
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::DraftAgreementV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::DraftAgreementV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `DraftAgreementV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `DraftAgreementV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -14598,25 +15594,37 @@ pub mod builder {
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateChargeAsyncV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::CreateChargeAsyncV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `CreateChargeAsyncV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `CreateChargeAsyncV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<types::CreateChargeAsyncV3>>,
+            <V as std::convert::TryInto<
+                ::std::vec::Vec<types::CreateChargeAsyncV3>,
+            >>::Error: ::std::fmt::Display,
         {
             self.body = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < CreateChargeAsyncV3 >` for body failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: vec :: Vec < CreateChargeAsyncV3 >` for body failed",
+                        e
+                    )
                 });
             self
         }
@@ -14684,12 +15692,18 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -14759,25 +15773,37 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::UpdateAgreementPatchV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::UpdateAgreementPatchV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `UpdateAgreementPatchV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `UpdateAgreementPatchV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -14858,17 +15884,20 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::accept_using_patchv3`]
+    /**Builder for [`Client::force_accept_agreement`]
 
-[`Client::accept_using_patchv3`]: super::Client::accept_using_patchv3*/
+[`Client::force_accept_agreement`]: super::Client::force_accept_agreement*/
     #[derive(Debug, Clone)]
-    pub struct AcceptUsingPatchv3<'a> {
+    pub struct ForceAcceptAgreement<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::AcceptUsingPatchv3IdempotencyKey>, String>,
+        idempotency_key: Result<
+            Option<types::ForceAcceptAgreementIdempotencyKey>,
+            String,
+        >,
         body: Result<types::builder::ForceAcceptAgreementV3, String>,
     }
-    impl<'a> AcceptUsingPatchv3<'a> {
+    impl<'a> ForceAcceptAgreement<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14880,25 +15909,37 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::AcceptUsingPatchv3IdempotencyKey>,
+            V: std::convert::TryInto<types::ForceAcceptAgreementIdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::ForceAcceptAgreementIdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `AcceptUsingPatchv3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `ForceAcceptAgreementIdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -14959,7 +16000,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "accept_using_patchv3",
+                operation_id: "force_accept_agreement",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15002,37 +16043,52 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn status<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ChargeStatus>,
+            <V as std::convert::TryInto<
+                types::ChargeStatus,
+            >>::Error: ::std::fmt::Display,
         {
             self.status = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `ChargeStatus` for status failed".to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}", "conversion to `ChargeStatus` for status failed", e
+                    )
                 });
             self
         }
         pub fn continuation_token<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::uuid::Uuid>,
+            <V as std::convert::TryInto<::uuid::Uuid>>::Error: ::std::fmt::Display,
         {
             self.continuation_token = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for continuation_token failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: uuid :: Uuid` for continuation_token failed",
+                        e
+                    )
                 });
             self
         }
@@ -15115,25 +16171,37 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateChargeV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::CreateChargeV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `CreateChargeV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `CreateChargeV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -15235,24 +16303,36 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -15320,37 +16400,55 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CancelChargeV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::CancelChargeV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `CancelChargeV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `CancelChargeV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -15426,37 +16524,55 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CaptureChargeV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::CaptureChargeV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `CaptureChargeV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `CaptureChargeV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -15563,37 +16679,55 @@ pub mod builder {
         pub fn agreement_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.agreement_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for agreement_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for agreement_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RefundChargeV3IdempotencyKey>,
+            <V as std::convert::TryInto<
+                types::RefundChargeV3IdempotencyKey,
+            >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `RefundChargeV3IdempotencyKey` for idempotency_key failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `RefundChargeV3IdempotencyKey` for idempotency_key failed",
+                        e
+                    )
                 });
             self
         }
@@ -15692,12 +16826,18 @@ pub mod builder {
         pub fn charge_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
+            <V as std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.charge_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for charge_id failed"
-                        .to_string()
+                .map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        "conversion to `:: std :: string :: String` for charge_id failed",
+                        e
+                    )
                 });
             self
         }
@@ -15760,24 +16900,6 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
         production: true,
     },
     operations: &[
-        ::vipps_core::OperationDescriptor {
-            method_name: "accept_using_patch",
-            operation_id: "acceptUsingPATCH",
-            http_method: "PATCH",
-            path: "/recurring/v2/agreements/{agreementId}/accept",
-            status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "accept_using_patchv3",
-            operation_id: "acceptUsingPATCHV3",
-            http_method: "PATCH",
-            path: "/recurring/v3/agreements/{agreementId}/accept",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: true,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
         ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge",
             operation_id: "CancelCharge",
@@ -15901,6 +17023,24 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             http_method: "GET",
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "force_accept_agreement",
+            operation_id: "acceptUsingPATCHV3",
+            http_method: "PATCH",
+            path: "/recurring/v3/agreements/{agreementId}/accept",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "force_accept_agreement_v2",
+            operation_id: "acceptUsingPATCH",
+            http_method: "PATCH",
+            path: "/recurring/v2/agreements/{agreementId}/accept",
+            status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::future::join_all;
-use vipps::recurring_api::types::{CurrencyV3, DraftAgreementV3, PricingRequest, PricingRequestType};
+use vipps::recurring::types::{CurrencyV3, DraftAgreementV3, PricingRequest, PricingRequestType};
 
 const CONCURRENCY: usize = 32;
 
@@ -42,7 +42,7 @@ fn next_key() -> String {
     format!("bench-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-fn draft() -> vipps::recurring_api::types::builder::DraftAgreementV3 {
+fn draft() -> vipps::recurring::types::builder::DraftAgreementV3 {
     DraftAgreementV3::builder()
         .product_name("Bench")
         .pricing(PricingRequest {
@@ -52,7 +52,7 @@ fn draft() -> vipps::recurring_api::types::builder::DraftAgreementV3 {
             suggested_max_amount: None,
         })
         .merchant_redirect_url("https://example.com/r")
-        .merchant_agreement_url(Some("https://example.com/a".try_into().unwrap()))
+        .merchant_agreement_url("https://example.com/a")
 }
 
 fn bench(c: &mut Criterion) {

@@ -75,7 +75,7 @@ async fn raw_call(raw: &reqwest::Client, url: &str) {
     assert!(v.is_empty());
 }
 
-async fn facade_call(recurring: &vipps::recurring_api::Client) {
+async fn facade_call(recurring: &vipps::recurring::Client) {
     let v = recurring.list_agreements_v3().send().await.unwrap().into_inner();
     assert!(v.is_empty());
 }

@@ -13,7 +13,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use vipps::recurring::{charges, collect, wait_for_agreement_status};
-use vipps::recurring_api::types::{
+use vipps::recurring::types::{
     AgreementStatus, CaptureRequestV3, ChargeStatus, ChargeResponseV3, CreateChargeV3, CurrencyV3,
     DraftAgreementV3, ForceAcceptAgreementV3, InitialChargeV3, InitialChargeV3TransactionType,
     PricingRequest, PricingRequestType, RefundRequest, TimePeriod, TimePeriodUnit, TransactionType,
@@ -91,7 +91,7 @@ async fn run() -> Result<()> {
     //    response (never the token itself).
     let token = vipps
         .access_token()
-        .fetch_authorization_token_using_post()
+        .fetch_access_token()
         .send()
         .await?
         .into_inner();
@@ -103,27 +103,23 @@ async fn run() -> Result<()> {
     // 2. A draft agreement: 299 kr a month, with an initial charge to reserve at acceptance.
     let draft = DraftAgreementV3::builder()
         .product_name("Premium membership")
-        .product_description(Some("Monthly premium membership".try_into()?))
-        .pricing(PricingRequest {
-            type_: PricingRequestType::Legacy,
-            amount: Some(29_900),
-            currency: CurrencyV3::Nok,
-            suggested_max_amount: None,
-        })
-        .interval(Some(TimePeriod {
-            unit: TimePeriodUnit::Month,
-            count: 1.try_into()?,
-        }))
-        .initial_charge(Some(InitialChargeV3 {
-            amount: 29_900,
-            description: "First month".into(),
-            transaction_type: InitialChargeV3TransactionType::ReserveCapture,
-            external_id: None,
-            order_id: None,
-        }))
+        .product_description("Monthly premium membership")
+        .pricing(
+            PricingRequest::builder()
+                .type_(PricingRequestType::Legacy)
+                .amount(29_900)
+                .currency(CurrencyV3::Nok),
+        )
+        .interval(TimePeriod::builder().unit(TimePeriodUnit::Month).count(1u32))
+        .initial_charge(
+            InitialChargeV3::builder()
+                .amount(29_900)
+                .description("First month")
+                .transaction_type(InitialChargeV3TransactionType::ReserveCapture),
+        )
         .merchant_redirect_url("https://example.com/subscription/return")
-        .merchant_agreement_url(Some("https://example.com/my-subscriptions".try_into()?))
-        .phone_number(Some(phone_number().try_into()?));
+        .merchant_agreement_url("https://example.com/my-subscriptions")
+        .phone_number(phone_number());
     let created = recurring
         .draft_agreement_v3()
         .body(draft)
@@ -153,7 +149,7 @@ async fn run() -> Result<()> {
 
     // 3. Force-accept, as the test user would in the app (test environment only).
     recurring
-        .accept_using_patchv3()
+        .force_accept_agreement()
         .agreement_id(&agreement_id)
         .body(ForceAcceptAgreementV3 {
             phone_number: phone_number(),
@@ -206,10 +202,7 @@ async fn run() -> Result<()> {
         .capture_charge_v3()
         .agreement_id(&agreement_id)
         .charge_id(initial_charge.as_str())
-        .body(CaptureRequestV3 {
-            amount: charge.amount,
-            description: Some("Delivered".try_into()?),
-        })
+        .body(CaptureRequestV3::builder().amount(charge.amount).description("Delivered"))
         .send()
         .await?;
     println!(
@@ -222,10 +215,7 @@ async fn run() -> Result<()> {
         .refund_charge_v3()
         .agreement_id(&agreement_id)
         .charge_id(initial_charge.as_str())
-        .body(RefundRequest {
-            amount: 10_000,
-            description: "Goodwill refund".try_into()?,
-        })
+        .body(RefundRequest::builder().amount(10_000).description("Goodwill refund"))
         .send()
         .await?;
     println!(
@@ -240,16 +230,14 @@ async fn run() -> Result<()> {
     let next = recurring
         .create_charge_v3()
         .agreement_id(&agreement_id)
-        .body(CreateChargeV3 {
-            amount: 29_900,
-            description: "Second month".try_into()?,
-            due: Some(due.clone()),
-            retry_days: Some(5),
-            transaction_type: TransactionType::DirectCapture,
-            type_: None,
-            external_id: None,
-            order_id: None,
-        })
+        .body(
+            CreateChargeV3::builder()
+                .amount(29_900)
+                .description("Second month")
+                .due(due.clone())
+                .retry_days(5)
+                .transaction_type(TransactionType::DirectCapture),
+        )
         .send()
         .await?
         .into_inner();

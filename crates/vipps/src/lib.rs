@@ -26,16 +26,15 @@
 #![warn(missing_docs)]
 
 mod client;
-#[cfg(feature = "recurring")]
-pub mod recurring;
+mod helpers;
 
 pub use client::{Merchant, Vipps, VippsBuilder};
 pub use vipps_core::{
     Environment, Error, IdempotencyKey, MerchantSerialNumber, Problem, RetryPolicy, Runtime, Timeouts, TokenEndpoint,
 };
 
-// The accessors and re-exports of the generated APIs, written by `cargo xtask codegen` from
-// `openapi/manifest.toml`.
+// The accessors and namespaces of the generated APIs (`vipps::recurring`, with the helpers of
+// `helpers/`), written by `cargo xtask codegen` from `openapi/manifest.toml`.
 mod generated;
 #[allow(unused_imports)] // nothing to re-export without an API feature
 pub use generated::*;

@@ -209,8 +209,8 @@ async fn list(vipps: &Vipps) -> Result<usize, Error> {
 
 /// A POST that takes no idempotency key (PSP force-approve).
 async fn approve(vipps: &Vipps) -> Result<(), Error> {
-    let body = vipps::psp::types::ForceApproveRequest { customer_phone_number: "12345678".try_into().unwrap(), token: "t".into() };
-    vipps.psp().integration_test_approve_payment().psp_transaction_id("tx1").body(body).send().await?;
+    let body = vipps::psp::types::ForceApproveRequest::builder().customer_phone_number("12345678").token("t");
+    vipps.psp().force_approve_payment().psp_transaction_id("tx1").body(body).send().await?;
     Ok(())
 }
 
@@ -320,7 +320,7 @@ async fn a_caller_client_that_follows_redirects_gets_an_error_not_a_success() {
 async fn the_raw_token_response_does_not_show_the_token() {
     let server = Hostile::start(api_ok).await;
     let vipps = builder(&server.base).build().unwrap();
-    let response = vipps.access_token().fetch_authorization_token_using_post().send().await.unwrap();
+    let response = vipps.access_token().fetch_access_token().send().await.unwrap();
     assert_eq!(response.access_token, TOKEN);
     let shown = format!("{response:?}");
     assert_no_secret(&format!("{shown} {:?}", response.into_inner()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::json;
 use support::*;
-use vipps::recurring_api::types::AgreementStatus;
+use vipps::recurring::types::AgreementStatus;
 use vipps::{Environment, Error};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -108,7 +108,7 @@ async fn psp_calls_send_the_psp_id() {
         .mount(&server)
         .await;
     let vipps = builder(&server).psp_id("psp-42").build().unwrap();
-    let err = vipps.psp().get_psp_payment_details_using_get().psp_transaction_id("tx-1").send().await.unwrap_err();
+    let err = vipps.psp().get_payment_details().psp_transaction_id("tx-1").send().await.unwrap_err();
     assert_eq!(err.status(), Some(500));
 }
 
@@ -199,7 +199,7 @@ async fn two_503s_then_success_reuse_one_idempotency_key() {
         .respond_with(ResponseTemplate::new(201).set_body_json(fixture("recurring/CreateChargeV3.response.json")))
         .mount(&server)
         .await;
-    let body: vipps::recurring_api::types::CreateChargeV3 =
+    let body: vipps::recurring::types::CreateChargeV3 =
         serde_json::from_value(fixture("recurring/CreateChargeV3.request.json")).unwrap();
     client(&server).recurring().create_charge_v3().agreement_id("agr_1").body(body).send().await.unwrap();
     let sent = requests_to(&server, charges).await;
@@ -226,7 +226,7 @@ async fn a_post_without_an_idempotency_key_is_sent_once() {
         .await;
     let body: vipps::psp::types::InitiatePaymentRequest =
         serde_json::from_value(fixture("psp/initiatePaymentV3UsingPOST.request.json")).unwrap();
-    let err: Error = client(&server).psp().initiate_payment_v3_using_post().body(body).send().await.unwrap_err();
+    let err: Error = client(&server).psp().initiate_payment().body(body).send().await.unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(err.problem().unwrap().detail.as_deref(), Some("busy"), "a text body is kept");
     assert_eq!(requests_to(&server, "/psp/v3/psppayments/init").await.len(), 1);
@@ -239,7 +239,7 @@ async fn bad_input_is_a_typed_error_before_anything_is_sent() {
     assert!(matches!(builder(&server).system("x".repeat(31), "1").build(), Err(Error::Config { field: "Vipps-System-Name", .. })));
     assert!(matches!(builder(&server).base_url("not a url").build(), Err(Error::Config { field: "base_url", .. })));
     assert!(matches!(builder(&server).base_url("ftp://host").build(), Err(Error::Config { field: "base_url", .. })));
-    let body: vipps::recurring_api::types::CreateChargeV3 =
+    let body: vipps::recurring::types::CreateChargeV3 =
         serde_json::from_value(fixture("recurring/CreateChargeV3.request.json")).unwrap();
     let err: Error = client(&server)
         .recurring()
@@ -257,7 +257,7 @@ async fn bad_input_is_a_typed_error_before_anything_is_sent() {
 #[tokio::test]
 async fn an_unknown_enum_value_is_read_but_never_sent() {
     let server = MockServer::start().await;
-    use vipps::recurring_api::types::{AgreementStatus, CreateChargeV3, TransactionType};
+    use vipps::recurring::types::{AgreementStatus, CreateChargeV3, TransactionType};
     let mut body = fixture("recurring/CreateChargeV3.request.json");
     body["transactionType"] = json!("CAPTURE_LATER");
     let body: CreateChargeV3 = serde_json::from_value(body).unwrap();

@@ -29,14 +29,18 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
     let recurring = vipps.recurring();
     recurring.list_agreements_v3().send().await.unwrap();
     let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err();
+    // A method renamed by the manifest is traced under its published operationId.
+    let body = vipps::recurring::types::ForceAcceptAgreementV3 { phone_number: "4791234567".into() };
+    recurring.force_accept_agreement().agreement_id("agr_x").idempotency_key("k-1").body(body).send().await.unwrap_err();
 
     let traced = buffer.text();
-    assert!(traced.contains("vipps.call") && traced.contains("list_agreements_v3"), "the trace was captured: {traced}");
+    assert!(traced.contains("vipps.call") && traced.contains("operation=\"ListAgreementsV3\""), "the trace was captured: {traced}");
     // The span's fields, recorded once the call is over, show on its closing event.
-    let finished = traced.lines().find(|l| l.contains("call finished") && l.contains("list_agreements_v3")).expect("a closing event");
+    let finished = traced.lines().find(|l| l.contains("call finished") && l.contains("ListAgreementsV3")).expect("a closing event");
     for field in ["api=\"recurring\"", "method=GET", "msn=\"123456\"", "attempt=1", "status=200", "latency_ms="] {
         assert!(finished.contains(field), "{field} missing from {finished}");
     }
+    assert!(traced.contains("operation=\"acceptUsingPATCHV3\"") && !traced.contains("force_accept_agreement"), "{traced}");
     let shown = format!("{vipps:?} {recurring:?} {err:?} {err} {:?}", vipps.runtime().access_token().await.unwrap());
     for secret in [CLIENT_SECRET, SUBSCRIPTION_KEY, "token-must-not-leak"] {
         assert!(!traced.contains(secret), "trace leaks {secret}");

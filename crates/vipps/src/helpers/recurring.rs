@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use futures::stream::{self, Stream, TryStreamExt};
 use vipps_core::Error;
 use vipps_recurring::types::{AgreementResponseV3, AgreementStatus, ChargeResponseV3, ChargeStatus};
 use vipps_recurring::Client;
@@ -95,7 +95,9 @@ pub async fn wait_for_agreement_status(
     }
 }
 
-/// Collects a stream of results into a vector, stopping at the first error.
+/// Collects a stream of results into a vector, stopping at the first error. The future is
+/// `Send` when the stream is (the streams of [`agreements`] and [`charges`] are), so it runs
+/// inside `tokio::spawn` and axum handlers.
 pub async fn collect<T>(s: impl Stream<Item = Result<T, Error>>) -> Result<Vec<T>, Error> {
-    s.boxed_local().try_collect().await
+    s.try_collect().await
 }
