@@ -210,3 +210,21 @@ fn recurring_v3_error_bodies_read_as_problem() {
         assert_eq!(via_serde, problem, "{rel}: Deserialize and from_value disagree");
     }
 }
+
+/// The facade's tests carry copies of a few of these fixtures (a package's tests may not read
+/// files outside the package); the copies must stay the documented examples.
+#[test]
+fn the_facade_tests_fixture_copies_match_these() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let copies = here.join("../crates/vipps/tests/fixtures");
+    let mut compared = 0;
+    for api in std::fs::read_dir(&copies).unwrap().flatten() {
+        for file in std::fs::read_dir(api.path()).unwrap().flatten() {
+            let original = here.join("fixtures/examples").join(api.file_name()).join(file.file_name());
+            let (copy, original_text) = (std::fs::read(file.path()).unwrap(), std::fs::read(&original));
+            assert_eq!(Some(copy), original_text.ok(), "{} differs from {}", file.path().display(), original.display());
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 4, "the facade's tests use four fixtures");
+}

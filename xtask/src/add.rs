@@ -46,9 +46,12 @@ fn inline(pairs: &[(&str, toml_edit::Value)]) -> Item {
 pub fn wire(root: &Path, name: &str, krate: &str) -> Result<(), String> {
     edit(root, "Cargo.toml", |doc| {
         let workspace = table(doc.as_item_mut(), "workspace", "Cargo.toml")?;
+        // A version beside the path, so that `cargo package` can write the dependency.
+        let version = workspace.get("package").and_then(|p| p.get("version")).and_then(Item::as_str)
+            .ok_or("Cargo.toml: no workspace.package.version")?.to_owned();
         let deps = workspace.get_mut("dependencies").and_then(Item::as_table_mut).ok_or("Cargo.toml: no [workspace.dependencies]")?;
         if !deps.contains_key(krate) {
-            deps.insert(krate, inline(&[("path", format!("crates/{krate}").into())]));
+            deps.insert(krate, inline(&[("path", format!("crates/{krate}").into()), ("version", version.into())]));
         }
         Ok(())
     })?;

@@ -140,6 +140,10 @@ pub fn generate_crate(root: &Path, api: &ApiEntry) -> Result<Files, SpecError> {
     let mut files = Files::new();
     files.insert(dir.join("Cargo.toml"), cargo_toml(&file, api, &lib));
     files.insert(dir.join("README.md"), readme(&file, api, &prepared));
+    // The license texts, so that the published package carries them (cargo packages only
+    // files inside the crate's directory). They are the workspace root's files, copied.
+    files.insert(dir.join("LICENSE-MIT"), LICENSE_MIT.to_owned());
+    files.insert(dir.join("LICENSE-APACHE"), LICENSE_APACHE.to_owned());
     files.insert(dir.join("src/lib.rs"), lib);
     Ok(files)
 }
@@ -734,6 +738,14 @@ fn mark_deprecated(file: &mut syn::File, operations: &[Operation]) {
     }
 }
 
+/// The workspace root's license files, which every generated crate carries a copy of.
+const LICENSE_MIT: &str = include_str!("../../LICENSE-MIT");
+const LICENSE_APACHE: &str = include_str!("../../LICENSE-APACHE");
+
+/// The workspace's repository (`workspace.package.repository`), which READMEs link into:
+/// a README on crates.io or docs.rs cannot follow a relative link out of its package.
+const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
 fn cargo_toml(file: &str, api: &ApiEntry, lib: &str) -> String {
     let mut deps = vec!["bytes", "futures-core", "progenitor-client", "reqwest", "serde", "serde_json", "vipps-core"];
     for (needle, dep) in [("::regress::", "regress"), ("::chrono::", "chrono"), ("::uuid::", "uuid")] {
@@ -744,9 +756,10 @@ fn cargo_toml(file: &str, api: &ApiEntry, lib: &str) -> String {
     deps.sort();
     let deps: String = deps.iter().map(|d| format!("{d} = {{ workspace = true }}\n")).collect();
     format!(
-        "{header}\n[package]\nname = \"{name}\"\ndescription = \"{desc}\"\nreadme = \"README.md\"\nversion.workspace = true\nedition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\nrepository.workspace = true\npublish.workspace = true\n\n[dependencies]\n{deps}\n[lints]\nworkspace = true\n",
+        "{header}\n[package]\nname = \"{name}\"\ndescription = \"{desc}\"\nreadme = \"README.md\"\nversion.workspace = true\nedition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nkeywords = [\"vipps\", \"mobilepay\", \"payments\", \"openapi\", \"{keyword}\"]\ncategories.workspace = true\npublish.workspace = true\n\n[dependencies]\n{deps}\n[lints]\nworkspace = true\n",
         header = header(file, "#"),
         name = api.crate_name,
+        keyword = api.name,
         desc = api.description.replace('"', "\\\""),
     )
 }
@@ -754,11 +767,12 @@ fn cargo_toml(file: &str, api: &ApiEntry, lib: &str) -> String {
 fn readme(file: &str, api: &ApiEntry, prepared: &Prepared) -> String {
     let krate = api.crate_name.replace('-', "_");
     let mut out = format!(
-        "<!-- {} -->\n\n# {}\n\n{}\n\nGenerated from [`{file}`](../../{file}) ({} {}), a spec that mirrors the published \
-         Vipps MobilePay document. Every request goes through [`vipps-core`](../vipps-core): access token, \
+        "<!-- {} -->\n\n# {}\n\n{}\n\nGenerated from [`{file}`]({REPOSITORY}/blob/main/{file}) ({} {}), a spec that mirrors the published \
+         Vipps MobilePay document. Every request goes through [`vipps-core`]({REPOSITORY}/tree/main/crates/vipps-core): access token, \
          subscription key, `Merchant-Serial-Number`, `Vipps-System-*` headers, idempotency keys, retries and \
-         tracing. Most services use it through the [`vipps`](../vipps) facade; a service that needs this API \
-         alone can depend on this crate and `vipps-core`:\n\n```rust,no_run\n# async fn run() -> Result<(), vipps_core::Error> {{\nlet runtime = vipps_core::Runtime::builder()\n    .client_id(\"my-client-id\")\n    .client_secret(\"my-client-secret\")\n    .subscription_key(\"my-subscription-key\")\n    .environment(vipps_core::Environment::Test)\n    .build()?;\nlet client = {krate}::Client::from_runtime(&runtime);\n# let _ = client;\n# Ok(())\n# }}\n```\n\nOther clients made from the same `runtime` (or from `vipps::Vipps`) share its HTTP connection pool and token cache.\n\n## Operations\n\n| Method | Path | `Client` method | Status |\n|---|---|---|---|\n",
+         tracing. Most services use it through the [`vipps`]({REPOSITORY}/tree/main/crates/vipps) facade; a service that needs this API \
+         alone can depend on this crate and `vipps-core` (its default feature `rustls` is the TLS backend; \
+         `default-features = false, features = [\"native-tls\"]` uses the platform's TLS instead):\n\n```rust,no_run\n# async fn run() -> Result<(), vipps_core::Error> {{\nlet runtime = vipps_core::Runtime::builder()\n    .client_id(\"my-client-id\")\n    .client_secret(\"my-client-secret\")\n    .subscription_key(\"my-subscription-key\")\n    .environment(vipps_core::Environment::Test)\n    .build()?;\nlet client = {krate}::Client::from_runtime(&runtime);\n# let _ = client;\n# Ok(())\n# }}\n```\n\nOther clients made from the same `runtime` (or from `vipps::Vipps`) share its HTTP connection pool and token cache.\n\n## Operations\n\n| Method | Path | `Client` method | Status |\n|---|---|---|---|\n",
         header(file, "").trim().replace('\n', " "),
         api.crate_name,
         api.description,

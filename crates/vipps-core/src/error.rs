@@ -329,22 +329,36 @@ fn short(e: &reqwest::Error) -> String {
 }
 
 fn is_tls(e: &reqwest::Error) -> bool {
-    e.source().is_some_and(holds_rustls_error)
+    e.source().is_some_and(holds_tls_error)
 }
 
-/// Whether a rustls error is somewhere in this chain. An `io::Error` that wraps another
-/// error reports that error's source as its own, skipping the wrapped one, so wrapped
+/// Whether an error of the TLS library is somewhere in this chain. An `io::Error` that wraps
+/// another error reports that error's source as its own, skipping the wrapped one, so wrapped
 /// errors are looked into too.
-fn holds_rustls_error(err: &(dyn StdError + 'static)) -> bool {
-    if err.downcast_ref::<rustls::Error>().is_some() {
+fn holds_tls_error(err: &(dyn StdError + 'static)) -> bool {
+    if is_tls_library_error(err) {
         return true;
     }
     if let Some(wrapped) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-        if holds_rustls_error(wrapped) {
+        if holds_tls_error(wrapped) {
             return true;
         }
     }
-    err.source().is_some_and(holds_rustls_error)
+    err.source().is_some_and(holds_tls_error)
+}
+
+/// An error of the TLS backend the crate is built with (none without a TLS feature).
+fn is_tls_library_error(err: &(dyn StdError + 'static)) -> bool {
+    #[cfg(feature = "rustls")]
+    if err.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    #[cfg(feature = "native-tls")]
+    if err.downcast_ref::<native_tls::Error>().is_some() {
+        return true;
+    }
+    let _ = err;
+    false
 }
 
 impl From<reqwest::Error> for Error {

@@ -530,6 +530,13 @@ impl RuntimeBuilder {
         let http = match self.http {
             Some(client) => client,
             None => {
+                // reqwest is built without a crypto provider of its own (`rustls-no-provider`):
+                // ring is installed as the process default, unless one is installed already.
+                #[cfg(feature = "rustls")]
+                if rustls::crypto::CryptoProvider::get_default().is_none() {
+                    // Another thread may install one between the check and here: theirs stays.
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                }
                 // Never follow a redirect: it would carry the credentials, the token and the
                 // body to wherever it points, and turn a POST into a GET.
                 let mut b = reqwest::Client::builder()
@@ -566,5 +573,22 @@ impl RuntimeBuilder {
                 max_response_size,
             }),
         })
+    }
+}
+
+#[cfg(all(test, feature = "rustls"))]
+mod tls_tests {
+    /// reqwest is built with `rustls-no-provider` and would panic at `build()` without a
+    /// process-default provider (unless another crate enabled its aws-lc-rs default).
+    #[test]
+    fn building_a_runtime_installs_a_rustls_crypto_provider() {
+        super::Runtime::builder()
+            .client_id("client-id")
+            .client_secret("client-secret")
+            .subscription_key("subscription-key")
+            .environment(crate::Environment::Test)
+            .build()
+            .unwrap();
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 }

@@ -79,3 +79,25 @@ async fn the_binary_serves_tokens_on_the_port_it_prints() {
     assert!(problem["detail"].as_str().unwrap().contains("only available in the test environment"), "{problem}");
     drop(child);
 }
+
+#[test]
+fn a_port_in_use_is_a_clear_message_and_a_failure() {
+    // Occupy a port on the address the binary listens on, then ask it for that port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_vipps-sandbox"))
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it exits with a failure: {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}: the port is already in use")) && stderr.contains("--port"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Os {"), "no raw io::Error: {stderr}");
+    assert!(out.stdout.is_empty(), "nothing claims to listen: {}", String::from_utf8_lossy(&out.stdout));
+    drop(taken);
+}

@@ -3,11 +3,12 @@
 //!
 //! `cargo run --example quickstart`
 //!
-//! With no `VIPPS_*` credentials in the environment it starts the in-process sandbox
-//! (`vipps-sandbox`) and runs against that, offline. With `VIPPS_CLIENT_ID`,
-//! `VIPPS_CLIENT_SECRET`, `VIPPS_SUBSCRIPTION_KEY` and `VIPPS_MERCHANT_SERIAL_NUMBER` set, it
+//! With none of `VIPPS_CLIENT_ID`, `VIPPS_CLIENT_SECRET`, `VIPPS_SUBSCRIPTION_KEY` and
+//! `VIPPS_MERCHANT_SERIAL_NUMBER` set (an empty value counts as unset) it starts the
+//! in-process sandbox (`vipps-sandbox`) and runs against that, offline. With all four set, it
 //! runs against the Vipps MobilePay test environment (force-accept exists only there);
-//! `VIPPS_TEST_PHONE_NUMBER` names the test user who accepts the agreement.
+//! `VIPPS_TEST_PHONE_NUMBER` names the test user who accepts the agreement. With only some of
+//! them set it stops before doing anything, naming the ones that are missing.
 
 use std::error::Error;
 use std::time::Duration;
@@ -23,15 +24,34 @@ use vipps_sandbox::Sandbox;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-const CREDENTIALS: [&str; 3] = [
+/// The variables that take the quickstart to the Vipps MobilePay test environment: all or none.
+const CREDENTIALS: [&str; 4] = [
     "VIPPS_CLIENT_ID",
     "VIPPS_CLIENT_SECRET",
     "VIPPS_SUBSCRIPTION_KEY",
+    "VIPPS_MERCHANT_SERIAL_NUMBER",
 ];
+
+/// Whether to run against the test environment: yes when every one of [`CREDENTIALS`] is set,
+/// no (the sandbox) when none is, and an error naming the missing ones when only some are.
+fn use_test_environment(is_set: impl Fn(&str) -> bool) -> std::result::Result<bool, String> {
+    let (set, missing): (Vec<&str>, Vec<&str>) = CREDENTIALS.iter().partition(|k| is_set(k));
+    match (set.is_empty(), missing.is_empty()) {
+        (true, _) => Ok(false),
+        (false, true) => Ok(true),
+        (false, false) => Err(format!(
+            "{} set, but not {}: set all of {} to run against the Vipps MobilePay test \
+             environment, or none of them to run offline against the in-process sandbox",
+            set.join(", "),
+            missing.join(", "),
+            CREDENTIALS.join(", "),
+        )),
+    }
+}
 
 /// The client, and the sandbox it talks to when there are no credentials (kept alive here).
 async fn connect() -> Result<(Vipps, Option<Sandbox>, String)> {
-    if CREDENTIALS.iter().any(|k| std::env::var_os(k).is_some()) {
+    if use_test_environment(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))? {
         if std::env::var("VIPPS_ENVIRONMENT").is_ok_and(|e| e.eq_ignore_ascii_case("production")) {
             return Err("the quickstart force-accepts an agreement, which only the test environment allows; unset VIPPS_ENVIRONMENT".into());
         }
@@ -258,4 +278,24 @@ async fn run() -> Result<()> {
 
 fn phone_number() -> String {
     std::env::var("VIPPS_TEST_PHONE_NUMBER").unwrap_or_else(|_| "4791234567".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_test_environment;
+
+    #[test]
+    fn all_four_credentials_mean_the_test_environment_and_none_the_sandbox() {
+        assert_eq!(use_test_environment(|_| true), Ok(true));
+        assert_eq!(use_test_environment(|_| false), Ok(false));
+    }
+
+    #[test]
+    fn some_credentials_are_an_error_naming_the_missing_ones() {
+        let err = use_test_environment(|k| k == "VIPPS_CLIENT_ID" || k == "VIPPS_SUBSCRIPTION_KEY").unwrap_err();
+        assert!(err.starts_with("VIPPS_CLIENT_ID, VIPPS_SUBSCRIPTION_KEY set, but not VIPPS_CLIENT_SECRET, VIPPS_MERCHANT_SERIAL_NUMBER:"), "{err}");
+        // Three of four, the merchant serial number left out, is not enough either.
+        let err = use_test_environment(|k| k != "VIPPS_MERCHANT_SERIAL_NUMBER").unwrap_err();
+        assert!(err.contains("but not VIPPS_MERCHANT_SERIAL_NUMBER:"), "{err}");
+    }
 }

@@ -78,6 +78,8 @@ impl Merchant {
         &self.runtime
     }
 
+    // Used by the generated accessors; unused when the facade is built with no API feature.
+    #[allow(dead_code)]
     pub(crate) fn context(&self, api: &'static vipps_core::ApiDescriptor) -> Context {
         Context::new(self.runtime.clone(), api).with_merchant(self.msn.clone())
     }

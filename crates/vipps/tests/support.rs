@@ -81,6 +81,6 @@ pub fn agreement(id: &str, status: &str) -> Value {
 }
 
 pub fn fixture(rel: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/examples").join(rel);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -24,14 +24,33 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vipps-sandbox: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let addr = SocketAddr::new(args.host, args.port);
     let sandbox = vipps_sandbox::Sandbox::builder()
-        .bind(SocketAddr::new(args.host, args.port))
+        .bind(addr)
         .token_lifetime(Duration::from_secs(args.token_lifetime))
         .test_mode(!args.production)
         .start()
-        .await?;
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "cannot listen on {addr}: the port is already in use (another sandbox?); \
+                 choose another with --port N, or --port 0 for any free port"
+            ),
+            std::io::ErrorKind::AddrNotAvailable => format!("cannot listen on {addr}: {} is not an address of this machine (--host)", args.host),
+            std::io::ErrorKind::PermissionDenied => format!("cannot listen on {addr}: permission denied (ports below 1024 need privileges); choose another with --port N"),
+            _ => format!("cannot listen on {addr}: {e}"),
+        })?;
     let c = sandbox.credentials();
     println!("vipps-sandbox listening on {}", sandbox.base_url());
     println!("  client_id:              {}", c.client_id);
@@ -39,7 +58,7 @@ async fn main() -> std::io::Result<()> {
     println!("  subscription key:       {}", c.subscription_key);
     println!("  merchant serial number: {}", c.merchant_serial_number);
     println!("  test mode:              {}", !args.production);
-    tokio::signal::ctrl_c().await?;
+    let waited = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
-    Ok(())
+    waited.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
 }
