@@ -31,6 +31,16 @@ impl crate::Vipps {
     pub fn order_management(&self) -> vipps_order_management::Client {
         vipps_order_management::Client::from_runtime(self.runtime())
     }
+    ///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve) (feature `epayment`).
+    #[cfg(feature = "epayment")]
+    pub fn epayment(&self) -> vipps_epayment::Client {
+        vipps_epayment::Client::from_runtime(self.runtime())
+    }
+    ///Generated client for the Vipps MobilePay Webhooks API v1 (register, list and delete webhooks) (feature `webhooks`).
+    #[cfg(feature = "webhooks")]
+    pub fn webhooks(&self) -> vipps_webhooks::Client {
+        vipps_webhooks::Client::from_runtime(self.runtime())
+    }
 }
 impl crate::Merchant {
     ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token) (feature `accesstoken`).
@@ -63,6 +73,16 @@ impl crate::Merchant {
             self.context(&vipps_order_management::API),
         )
     }
+    ///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve) (feature `epayment`).
+    #[cfg(feature = "epayment")]
+    pub fn epayment(&self) -> vipps_epayment::Client {
+        vipps_epayment::Client::from_context(self.context(&vipps_epayment::API))
+    }
+    ///Generated client for the Vipps MobilePay Webhooks API v1 (register, list and delete webhooks) (feature `webhooks`).
+    #[cfg(feature = "webhooks")]
+    pub fn webhooks(&self) -> vipps_webhooks::Client {
+        vipps_webhooks::Client::from_context(self.context(&vipps_webhooks::API))
+    }
 }
 #[cfg(feature = "accesstoken")]
 pub use vipps_accesstoken as accesstoken;
@@ -74,3 +94,7 @@ pub use vipps_psp as psp;
 pub use vipps_management as management;
 #[cfg(feature = "order-management")]
 pub use vipps_order_management as order_management;
+#[cfg(feature = "epayment")]
+pub use vipps_epayment as epayment;
+#[cfg(feature = "webhooks")]
+pub use vipps_webhooks as webhooks_api;
