@@ -16,7 +16,9 @@
 //! state machines, force-accept, create-multiple, `Continuation-Token` paging); PSP v3
 //! (initiate, force approve, update status, details); Management (seeded merchants and sales
 //! units, product orders, price packages, the proposal endpoints); Order Management (images,
-//! categories, receipts, orders). Every API call must carry a token the sandbox issued and
+//! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
+//! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
+//! (register, list, delete). Every API call must carry a token the sandbox issued and
 //! the subscription key; request bodies are read into the generated types, so a body that
 //! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
@@ -40,6 +42,7 @@ use axum::Router;
 
 mod accesstoken;
 pub mod control;
+pub mod epayment;
 pub mod extract;
 pub mod management;
 mod middleware;
@@ -48,6 +51,7 @@ pub mod problem;
 pub mod psp;
 pub mod recurring;
 pub mod state;
+pub mod webhooks;
 
 pub use middleware::MAX_BODY_BYTES;
 pub use state::{Config, Credentials};
@@ -114,6 +118,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// How long an ePayment payment waits for the customer before it is EXPIRED (5 minutes by
+    /// default); a payment created with `expiresAt` waits until then instead.
+    pub fn epayment_expiry(mut self, expiry: Duration) -> Self {
+        self.config.epayment_expiry = expiry;
+        self
+    }
+
     /// How many charges one page of a charge list holds before a `Continuation-Token` (100).
     pub fn charges_page_size(mut self, size: usize) -> Self {
         self.config.charges_page_size = size.max(1);
@@ -169,6 +180,8 @@ fn router(state: AppState) -> Router {
         .merge(psp::routes())
         .merge(management::routes())
         .merge(order_management::routes())
+        .merge(epayment::routes())
+        .merge(webhooks::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))

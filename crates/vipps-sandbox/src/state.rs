@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::time::Instant;
 
-use crate::{management, order_management, psp, recurring};
+use crate::{epayment, management, order_management, psp, recurring, webhooks};
 
 /// The credentials the sandbox accepts. Not secrets: anyone can run the sandbox.
 #[derive(Debug, Clone)]
@@ -61,6 +61,9 @@ pub struct Config {
     pub base_url: Option<String>,
     /// How many idempotent answers are kept at most ([`IDEMPOTENCY_CAPACITY`]); the oldest go first.
     pub idempotency_capacity: usize,
+    /// How long an ePayment payment waits for the customer before it is EXPIRED, unless
+    /// created with `expiresAt`.
+    pub epayment_expiry: Duration,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             charges_page_size: 100,
             base_url: None,
             idempotency_capacity: IDEMPOTENCY_CAPACITY,
+            epayment_expiry: Duration::from_secs(300),
         }
     }
 }
@@ -337,6 +341,10 @@ pub struct Shared {
     pub management: Mutex<management::Store>,
     /// Images, categories and receipts.
     pub order_management: Mutex<order_management::Store>,
+    /// ePayment payments.
+    pub epayment: Mutex<epayment::Store>,
+    /// Webhook registrations.
+    pub webhooks: Mutex<webhooks::Store>,
     /// API calls handled (token calls included), for benchmarks and tests.
     pub calls: AtomicU64,
 }
@@ -399,6 +407,8 @@ impl Shared {
             psp: Mutex::new(psp::Store::default()),
             management: Mutex::new(management),
             order_management: Mutex::new(order_management::Store::default()),
+            epayment: Mutex::new(epayment::Store::default()),
+            webhooks: Mutex::new(webhooks::Store::default()),
             calls: AtomicU64::new(0),
         }
     }
