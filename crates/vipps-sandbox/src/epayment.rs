@@ -34,6 +34,9 @@
 //! key of the request that caused it. Expiry is applied when a payment is next looked at, and
 //! its event is stamped with the moment it expired.
 //!
+//! Every event is also delivered, signed, to the webhooks the merchant registered for
+//! `epayments.payment.<name>.v1` (see [`crate::delivery`]).
+//!
 //! Differences from the real service, on purpose: every `userFlow` gets a `redirectUrl` on
 //! the sandbox (even `PUSH_MESSAGE`), carrying the token force approve accepts; the spec's
 //! required `paymentAction` of an event holds the event's name.
@@ -250,6 +253,7 @@ async fn create(
         events: Vec::new(),
     };
     payment.record(PaymentEventName::Created, body.amount.value, Some(&key), now);
+    publish(&state, &msn, &payment.events);
     store.payments.insert((msn, reference), payment);
     Ok((
         StatusCode::CREATED,
@@ -257,7 +261,8 @@ async fn create(
     ))
 }
 
-/// Runs `f` on the merchant's payment, after applying its expiry.
+/// Runs `f` on the merchant's payment, after applying its expiry; the events it adds (and
+/// an expiry's) go to the registered webhooks.
 fn with_payment<T>(
     state: &AppState,
     msn: &str,
@@ -270,8 +275,30 @@ fn with_payment<T>(
         .payments
         .get_mut(&(msn.to_owned(), reference.to_owned()))
         .ok_or_else(|| ApiError::not_found(format!("no payment with reference {reference}")))?;
+    let before = payment.events.len();
     payment.expire_if_due(now);
-    f(payment)
+    let result = f(payment);
+    publish(state, msn, &payment.events[before..]);
+    result
+}
+
+/// Queues events for delivery to the merchant's webhooks (see [`crate::delivery`]).
+fn publish(state: &AppState, msn: &str, events: &[PaymentEvent]) {
+    for event in events {
+        let Some(name) = &event.name else { continue };
+        let Ok(mut body) = serde_json::to_value(event) else { continue };
+        if let Some(map) = body.as_object_mut() {
+            map.remove("paymentAction");
+            map.insert("msn".into(), serde_json::Value::String(msn.to_owned()));
+        }
+        let outgoing = crate::delivery::Outgoing {
+            msn: msn.to_owned(),
+            event: format!("epayments.payment.{}.v1", name.to_string().to_ascii_lowercase()),
+            body: bytes::Bytes::from(body.to_string()),
+        };
+        // Only a started sandbox delivers; for a bare router the event is dropped.
+        let _ = state.outbox.send(outgoing);
+    }
 }
 
 async fn read(

@@ -18,7 +18,8 @@
 //! units, product orders, price packages, the proposal endpoints); Order Management (images,
 //! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
 //! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
-//! (register, list, delete). Every API call must carry a token the sandbox issued and
+//! (register, list, delete), with signed deliveries of ePayment events to the registered URLs
+//! ([`delivery`]). Every API call must carry a token the sandbox issued and
 //! the subscription key; request bodies are read into the generated types, so a body that
 //! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
@@ -42,6 +43,7 @@ use axum::Router;
 
 mod accesstoken;
 pub mod control;
+pub mod delivery;
 pub mod epayment;
 pub mod extract;
 pub mod management;
@@ -125,6 +127,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// How long a failed webhook delivery waits before its next attempt (1 s by default,
+    /// doubled each time); see [`delivery`].
+    pub fn webhook_retry_delay(mut self, delay: Duration) -> Self {
+        self.config.webhook_retry_delay = delay;
+        self
+    }
+
     /// How many charges one page of a charge list holds before a `Continuation-Token` (100).
     pub fn charges_page_size(mut self, size: usize) -> Self {
         self.config.charges_page_size = size.max(1);
@@ -148,7 +157,10 @@ impl SandboxBuilder {
 
     /// The router alone, to serve some other way.
     pub fn router(self) -> Router {
-        router(Arc::new(Shared::new(self.config)))
+        let state = Arc::new(Shared::new(self.config));
+        // Nothing delivers webhooks for a bare router: its events are dropped, not queued.
+        drop(lock(&state.outbox_receiver).take());
+        router(state)
     }
 
     /// Binds and starts serving on the current tokio runtime.
@@ -159,6 +171,9 @@ impl SandboxBuilder {
         let base_url = config.base_url.get_or_insert_with(|| format!("http://{addr}")).clone();
         let state = Arc::new(Shared::new(config));
         let app = router(state.clone());
+        if let Some(outgoing) = lock(&state.outbox_receiver).take() {
+            tokio::spawn(delivery::run(Arc::downgrade(&state), outgoing));
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
