@@ -8,6 +8,8 @@ pub static APIS: &[&vipps_core::ApiDescriptor] = &[
     &vipps_psp::API,
     &vipps_management::API,
     &vipps_order_management::API,
+    &vipps_epayment::API,
+    &vipps_webhooks::API,
 ];
 /// [`APIS`], to iterate over.
 pub fn apis() -> Vec<&'static vipps_core::ApiDescriptor> {

@@ -154,3 +154,22 @@ fn every_api_has_operations_and_statuses_are_consistent() {
         }
     }
 }
+
+/// ePayment and the Webhooks API authenticate with an access token and the subscription key;
+/// ePayment's `Idempotency-Key`, declared on its path items, reaches the four operations
+/// that change a payment, and its test-only force approve is generated too.
+#[test]
+fn epayment_and_webhooks_descriptors_hold_the_published_facts() {
+    use vipps_core::Auth;
+    for api in [&vipps_epayment::API, &vipps_webhooks::API] {
+        assert_eq!(api.auth, Auth::BearerToken, "{}", api.name);
+        assert!(api.headers.is_empty(), "{}", api.name);
+        assert!(api.operations.iter().all(|o| o.auth == Auth::BearerToken), "{}", api.name);
+    }
+    let keyed: BTreeSet<&str> =
+        vipps_epayment::API.operations.iter().filter(|o| o.idempotency_key).map(|o| o.operation_id).collect();
+    assert_eq!(keyed, BTreeSet::from(["createPayment", "cancelPayment", "capturePayment", "refundPayment"]));
+    let approve = vipps_epayment::API.operation("force_approve").expect("force approve is generated");
+    assert_eq!((approve.http_method, approve.path), ("POST", "/epayment/v1/test/payments/{reference}/approve"));
+    assert!(vipps_webhooks::API.operations.iter().all(|o| !o.idempotency_key));
+}

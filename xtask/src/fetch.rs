@@ -4,7 +4,8 @@
 //! The documents its external `$ref`s point at (and theirs, transitively) are fetched too,
 //! resolved against the document's URL, and kept beside the spec in
 //! `openapi/<stem>.refs/<local name>` (see [`crate::bundle`]) with their checksums in the
-//! manifest, so that codegen works offline.
+//! manifest, so that codegen works offline. A local document's absolute references are read
+//! from copies beside it when it has them (see [`local_copy`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -63,6 +64,27 @@ pub fn sha256(bytes: &[u8]) -> String {
 struct Fetched {
     url: Url,
     bytes: Vec<u8>,
+    /// The local copy it was read from instead of `url`, if any.
+    copy: Option<std::path::PathBuf>,
+}
+
+/// Where a local document keeps its copy of an absolute `http(s)` reference: beside it, under
+/// `<host>/<path>` (as `wget -x` lays a download out). `None` for anything else.
+fn local_copy(root_url: &Url, url: &Url) -> Option<std::path::PathBuf> {
+    if root_url.scheme() != "file" || !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let dir = root_url.to_file_path().ok()?.parent()?.to_path_buf();
+    let mut path = dir.join(url.host_str()?);
+    for segment in url.path_segments()? {
+        // Nothing outside the directory: `..` is normalized away by `Url` already, but a
+        // percent-encoded one is not.
+        if segment.is_empty() || segment == "." || segment == ".." || segment.contains(['/', '\\']) {
+            continue;
+        }
+        path.push(segment);
+    }
+    path.is_file().then_some(path)
 }
 
 /// Fetches every document reachable from `root` through external `$ref`s, by local name.
@@ -79,10 +101,16 @@ fn fetch_references(root: &serde_json::Value, root_url: &Url) -> Result<BTreeMap
                 }
                 continue;
             }
-            let bytes = read_url(&url)?;
+            // A local document's absolute references are read from copies beside it when
+            // there are any, so that a document and its references can be added offline.
+            let copy = local_copy(root_url, &url);
+            let bytes = match &copy {
+                Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => read_url(&url)?,
+            };
             let text = std::str::from_utf8(&bytes).map_err(|_| format!("{url}: not UTF-8 text"))?;
             let value = crate::load::parse_text(url.as_str(), text).map_err(|e| e.to_string())?;
-            fetched.insert(local.clone(), Fetched { url: url.clone(), bytes });
+            fetched.insert(local.clone(), Fetched { url: url.clone(), bytes, copy });
             queue.push((local, url, value));
         }
     }
@@ -129,7 +157,11 @@ pub fn run(root: &Path, only: Option<&str>, from: Option<&str>) -> Result<Vec<St
             }
             std::fs::write(&path, &fetched.bytes).map_err(|e| format!("{shown}: {e}"))?;
             let ref_sum = sha256(&fetched.bytes);
-            lines.push(format!("{}: wrote {shown} from {} (sha256 {ref_sum})", api.name, fetched.url));
+            let from = match &fetched.copy {
+                Some(copy) => format!("{} (its copy {})", fetched.url, copy.display()),
+                None => fetched.url.to_string(),
+            };
+            lines.push(format!("{}: wrote {shown} from {from} (sha256 {ref_sum})", api.name));
             sums.insert(local, ref_sum);
         }
         manifest.record_fetch(&api.name, &sum, &sums)?;

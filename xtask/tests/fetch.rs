@@ -186,3 +186,36 @@ fn fetch_from_a_directory_resolves_references_against_it() {
     assert_eq!(std::fs::read_to_string(dir.join("openapi/psp.yaml")).unwrap(), before);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_local_document_reads_its_absolute_references_from_copies_beside_it() {
+    let dir = scratch();
+    let src = dir.join("published");
+    let copy = src.join("docs.example.invalid/order-management/2.3.24/docs/swagger.yaml");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let other = fixture("external-ref.refs/order-management/docs/swagger.yaml");
+    std::fs::write(&copy, &other).unwrap();
+    // The published layout: one absolute reference, which no network could answer here
+    // (`.invalid` never resolves).
+    let absolute = "https://docs.example.invalid/order-management/2.3.24/docs/swagger.yaml";
+    let doc = "openapi: 3.0.0\ninfo: {title: Payments, version: 1.0.0}\npaths: {}\ncomponents:\n  schemas:\n    Receipt:\n      $ref: 'ABS#/components/schemas/Receipt'\n"
+        .replace("ABS", absolute);
+    std::fs::write(src.join("psp.yaml"), &doc).unwrap();
+
+    let lines = xtask::fetch::run(&dir, Some("psp"), Some(src.join("psp.yaml").to_str().unwrap())).unwrap_or_else(|e| panic!("{e}"));
+    let kept = dir.join("openapi/psp.refs/docs.example.invalid/order-management/2.3.24/docs/swagger.yaml");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), other);
+    assert_eq!(std::fs::read_to_string(dir.join("openapi/psp.yaml")).unwrap(), doc, "the document is kept as published");
+    assert!(lines.iter().any(|l| l.contains(absolute) && l.contains("its copy")), "{lines:?}");
+    let sums = xtask::manifest(&dir).unwrap().refs("psp");
+    assert_eq!(sums["docs.example.invalid/order-management/2.3.24/docs/swagger.yaml"], xtask::fetch::sha256(other.as_bytes()));
+
+    // Without the copy, the reference is fetched from its URL, which fails here, and the
+    // spec stays as it was.
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::write(src.join("psp.yaml"), doc.replace("Receipt:", "Receipt2:")).unwrap();
+    let err = xtask::fetch::run(&dir, Some("psp"), Some(src.join("psp.yaml").to_str().unwrap())).unwrap_err();
+    assert!(err.contains("docs.example.invalid"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("openapi/psp.yaml")).unwrap(), doc);
+    let _ = std::fs::remove_dir_all(dir);
+}

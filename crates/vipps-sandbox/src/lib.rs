@@ -16,7 +16,10 @@
 //! state machines, force-accept, create-multiple, `Continuation-Token` paging); PSP v3
 //! (initiate, force approve, update status, details); Management (seeded merchants and sales
 //! units, product orders, price packages, the proposal endpoints); Order Management (images,
-//! categories, receipts, orders). Every API call must carry a token the sandbox issued and
+//! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
+//! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
+//! (register, list, delete), with signed deliveries of ePayment events to the registered URLs
+//! ([`delivery`]). Every API call must carry a token the sandbox issued and
 //! the subscription key; request bodies are read into the generated types, so a body that
 //! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
@@ -40,6 +43,8 @@ use axum::Router;
 
 mod accesstoken;
 pub mod control;
+pub mod delivery;
+pub mod epayment;
 pub mod extract;
 pub mod management;
 mod middleware;
@@ -48,6 +53,7 @@ pub mod problem;
 pub mod psp;
 pub mod recurring;
 pub mod state;
+pub mod webhooks;
 
 pub use middleware::MAX_BODY_BYTES;
 pub use state::{Config, Credentials};
@@ -114,6 +120,20 @@ impl SandboxBuilder {
         self
     }
 
+    /// How long an ePayment payment waits for the customer before it is EXPIRED (5 minutes by
+    /// default); a payment created with `expiresAt` waits until then instead.
+    pub fn epayment_expiry(mut self, expiry: Duration) -> Self {
+        self.config.epayment_expiry = expiry;
+        self
+    }
+
+    /// How long a failed webhook delivery waits before its next attempt (1 s by default,
+    /// doubled each time); see [`delivery`].
+    pub fn webhook_retry_delay(mut self, delay: Duration) -> Self {
+        self.config.webhook_retry_delay = delay;
+        self
+    }
+
     /// How many charges one page of a charge list holds before a `Continuation-Token` (100).
     pub fn charges_page_size(mut self, size: usize) -> Self {
         self.config.charges_page_size = size.max(1);
@@ -137,7 +157,10 @@ impl SandboxBuilder {
 
     /// The router alone, to serve some other way.
     pub fn router(self) -> Router {
-        router(Arc::new(Shared::new(self.config)))
+        let state = Arc::new(Shared::new(self.config));
+        // Nothing delivers webhooks for a bare router: its events are dropped, not queued.
+        drop(lock(&state.outbox_receiver).take());
+        router(state)
     }
 
     /// Binds and starts serving on the current tokio runtime.
@@ -148,6 +171,9 @@ impl SandboxBuilder {
         let base_url = config.base_url.get_or_insert_with(|| format!("http://{addr}")).clone();
         let state = Arc::new(Shared::new(config));
         let app = router(state.clone());
+        if let Some(outgoing) = lock(&state.outbox_receiver).take() {
+            tokio::spawn(delivery::run(Arc::downgrade(&state), outgoing));
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -169,6 +195,8 @@ fn router(state: AppState) -> Router {
         .merge(psp::routes())
         .merge(management::routes())
         .merge(order_management::routes())
+        .merge(epayment::routes())
+        .merge(webhooks::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))

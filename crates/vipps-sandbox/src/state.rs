@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::time::Instant;
 
-use crate::{management, order_management, psp, recurring};
+use crate::{delivery, epayment, management, order_management, psp, recurring, webhooks};
 
 /// The credentials the sandbox accepts. Not secrets: anyone can run the sandbox.
 #[derive(Debug, Clone)]
@@ -61,6 +61,11 @@ pub struct Config {
     pub base_url: Option<String>,
     /// How many idempotent answers are kept at most ([`IDEMPOTENCY_CAPACITY`]); the oldest go first.
     pub idempotency_capacity: usize,
+    /// How long an ePayment payment waits for the customer before it is EXPIRED, unless
+    /// created with `expiresAt`.
+    pub epayment_expiry: Duration,
+    /// How long a failed webhook delivery waits before it is tried again (doubled each time).
+    pub webhook_retry_delay: Duration,
 }
 
 impl Default for Config {
@@ -74,6 +79,8 @@ impl Default for Config {
             charges_page_size: 100,
             base_url: None,
             idempotency_capacity: IDEMPOTENCY_CAPACITY,
+            epayment_expiry: Duration::from_secs(300),
+            webhook_retry_delay: Duration::from_secs(1),
         }
     }
 }
@@ -337,6 +344,16 @@ pub struct Shared {
     pub management: Mutex<management::Store>,
     /// Images, categories and receipts.
     pub order_management: Mutex<order_management::Store>,
+    /// ePayment payments.
+    pub epayment: Mutex<epayment::Store>,
+    /// Webhook registrations.
+    pub webhooks: Mutex<webhooks::Store>,
+    /// Events waiting to be delivered to the registered webhooks.
+    pub outbox: tokio::sync::mpsc::UnboundedSender<delivery::Outgoing>,
+    /// The other end of `outbox`, until the delivery task takes it.
+    pub(crate) outbox_receiver: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<delivery::Outgoing>>>,
+    /// Every webhook delivery attempt, oldest first.
+    pub delivery_log: Mutex<Vec<delivery::Attempt>>,
     /// API calls handled (token calls included), for benchmarks and tests.
     pub calls: AtomicU64,
 }
@@ -387,6 +404,7 @@ impl Shared {
     pub fn new(config: Config) -> Self {
         let management = management::Store::seeded(&config.credentials.merchant_serial_number);
         let idempotency = IdempotencyStore::new(config.idempotency_capacity);
+        let (outbox, outbox_receiver) = tokio::sync::mpsc::unbounded_channel();
         Self {
             config,
             started_wall: Utc::now(),
@@ -399,6 +417,11 @@ impl Shared {
             psp: Mutex::new(psp::Store::default()),
             management: Mutex::new(management),
             order_management: Mutex::new(order_management::Store::default()),
+            epayment: Mutex::new(epayment::Store::default()),
+            webhooks: Mutex::new(webhooks::Store::default()),
+            outbox,
+            outbox_receiver: Mutex::new(Some(outbox_receiver)),
+            delivery_log: Mutex::new(Vec::new()),
             calls: AtomicU64::new(0),
         }
     }

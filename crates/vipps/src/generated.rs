@@ -31,6 +31,16 @@ impl crate::Vipps {
     pub fn order_management(&self) -> vipps_order_management::Client {
         vipps_order_management::Client::from_runtime(self.runtime())
     }
+    ///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve) (feature `epayment`).
+    #[cfg(feature = "epayment")]
+    pub fn epayment(&self) -> vipps_epayment::Client {
+        vipps_epayment::Client::from_runtime(self.runtime())
+    }
+    ///Generated client for the Vipps MobilePay Webhooks API v1 (register, list and delete webhooks) (feature `webhooks`).
+    #[cfg(feature = "webhooks")]
+    pub fn webhooks(&self) -> vipps_webhooks::Client {
+        vipps_webhooks::Client::from_runtime(self.runtime())
+    }
 }
 impl crate::Merchant {
     ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token) (feature `accesstoken`).
@@ -62,6 +72,16 @@ impl crate::Merchant {
         vipps_order_management::Client::from_context(
             self.context(&vipps_order_management::API),
         )
+    }
+    ///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve) (feature `epayment`).
+    #[cfg(feature = "epayment")]
+    pub fn epayment(&self) -> vipps_epayment::Client {
+        vipps_epayment::Client::from_context(self.context(&vipps_epayment::API))
+    }
+    ///Generated client for the Vipps MobilePay Webhooks API v1 (register, list and delete webhooks) (feature `webhooks`).
+    #[cfg(feature = "webhooks")]
+    pub fn webhooks(&self) -> vipps_webhooks::Client {
+        vipps_webhooks::Client::from_context(self.context(&vipps_webhooks::API))
     }
 }
 ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token): its `Client` (also from `Vipps::access_token()`), request and response `types`, operation `builder`s and `API` descriptor.
@@ -95,5 +115,17 @@ pub mod order_management {
     pub use vipps_order_management::{
         builder, types, ByteStream, Client, ResponseValue, API,
     };
+    pub use vipps_core::Error;
+}
+///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve): its `Client` (also from `Vipps::epayment()`), request and response `types`, operation `builder`s and `API` descriptor.
+#[cfg(feature = "epayment")]
+pub mod epayment {
+    pub use vipps_epayment::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
+}
+///Generated client for the Vipps MobilePay Webhooks API v1 (register, list and delete webhooks): its `Client` (also from `Vipps::webhooks()`), request and response `types`, operation `builder`s and `API` descriptor.
+#[cfg(feature = "webhooks")]
+pub mod webhooks_api {
+    pub use vipps_webhooks::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
 }

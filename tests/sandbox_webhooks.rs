@@ -1,0 +1,219 @@
+//! The Webhooks API v1 through the facade (`vipps.webhooks()`) against the sandbox: register
+//! (a secret per registration), list and delete, per merchant, and bad registrations refused
+//! with a 400 naming the field; and the sandbox's signed deliveries of ePayment events to a
+//! receiver on loopback that checks them with `vipps_core::webhooks::Verifier`.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use vipps::Vipps;
+use vipps_webhooks::types::{RegisterRequest, RegisterResponse};
+
+fn request(url: &str, events: &[&str]) -> RegisterRequest {
+    RegisterRequest { url: url.to_owned(), events: events.iter().map(|e| e.to_string()).collect() }
+}
+
+async fn register(vipps: &Vipps, url: &str, events: &[&str]) -> Result<RegisterResponse, vipps_core::Error> {
+    Ok(vipps.webhooks().post_v1_webhooks().body(request(url, events)).send().await?.into_inner())
+}
+
+#[tokio::test]
+async fn webhooks_are_registered_listed_and_deleted() {
+    let (_sandbox, vipps) = support::start().await;
+    assert!(vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks.is_empty());
+
+    let paid = register(
+        &vipps,
+        "https://shop.example.com/hooks/paid",
+        &["epayments.payment.authorized.v1", "epayments.payment.captured.v1"],
+    )
+    .await
+    .unwrap();
+    let local = register(&vipps, "http://127.0.0.1:9/hooks", &["epayments.payment.refunded.v1"]).await.unwrap();
+    assert_ne!(paid.id, local.id);
+    assert_ne!(paid.secret, local.secret, "each registration has its own secret");
+    assert!(paid.secret.len() >= 32, "a secret worth the name: {}", paid.secret);
+
+    let listed = vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, paid.id);
+    assert_eq!(listed[0].url, "https://shop.example.com/hooks/paid");
+    assert_eq!(listed[0].events, ["epayments.payment.authorized.v1", "epayments.payment.captured.v1"]);
+
+    let deleted = vipps.webhooks().delete_v1_webhooks_by_id().id(paid.id).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let listed = vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), [local.id]);
+    let again = vipps.webhooks().delete_v1_webhooks_by_id().id(paid.id).send().await.unwrap_err();
+    assert_eq!(again.status(), Some(404));
+}
+
+#[tokio::test]
+async fn registrations_belong_to_their_merchant() {
+    let (_sandbox, vipps) = support::start().await;
+    let mine = register(&vipps, "https://shop.example.com/hooks", &["epayments.payment.created.v1"]).await.unwrap();
+    let other = vipps.merchant("654321").unwrap();
+    assert!(other.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks.is_empty());
+    let err = other.webhooks().delete_v1_webhooks_by_id().id(mine.id).send().await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let theirs = other
+        .webhooks()
+        .post_v1_webhooks()
+        .body(request("https://other.example.com/hooks", &["epayments.payment.created.v1"]))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = other.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), [theirs.id]);
+    let listed = vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), [mine.id]);
+}
+
+#[tokio::test]
+async fn bad_registrations_name_the_field_and_add_nothing() {
+    let (sandbox, vipps) = support::start().await;
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("not a url", &["epayments.payment.created.v1"], "url"),
+        ("https://shop.example.com/hooks", &[], "events"),
+        ("https://shop.example.com/hooks", &["epayments.payment.created.v1", "two words"], "events[1]"),
+    ];
+    for (url, events, field) in cases {
+        let err = register(&vipps, url, events).await.unwrap_err();
+        let named = err
+            .problem()
+            .and_then(|p| p.extra_details.as_ref())
+            .and_then(|d| d[0]["name"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!((err.status(), named.as_str()), (Some(400), field), "{url} {events:?}: {err}");
+    }
+    assert!(sandbox.state().webhooks.lock().unwrap().registrations().is_empty());
+    // A body that is not a registration at all.
+    let (status, answer) = support::raw_send(
+        support::raw_request(&sandbox, "POST", "/webhooks/v1/webhooks")
+            .await
+            .json(&serde_json::json!({"url": "https://x.example.com"})),
+    )
+    .await;
+    assert_eq!((status, support::raw_field(&answer)), (400, "events"), "{answer}");
+    // And an id that is not a UUID.
+    let (status, answer) =
+        support::raw_send(support::raw_request(&sandbox, "DELETE", "/webhooks/v1/webhooks/not-a-uuid").await).await;
+    assert_eq!(status, 400, "{answer}");
+}
+
+/// What the loopback receiver saw: verified event names, and deliveries that failed the check.
+#[derive(Default)]
+struct Received {
+    secret: Option<String>,
+    requests: usize,
+    verified: Vec<String>,
+    rejected: Vec<String>,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Received>>;
+
+/// A receiver on 127.0.0.1 that answers its first request with a 500 and verifies every one.
+async fn receiver(seen: Shared, notify: tokio::sync::mpsc::UnboundedSender<()>) -> String {
+    let app = axum::Router::new().route(
+        "/hooks/vipps",
+        axum::routing::post(move |request: axum::extract::Request| {
+            let (seen, notify) = (seen.clone(), notify.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                let request = http::Request::from_parts(parts, body);
+                let mut seen = seen.lock().unwrap();
+                seen.requests += 1;
+                let verifier = vipps_core::webhooks::Verifier::new(seen.secret.clone().expect("registered"));
+                match verifier.verify_http_event(&request) {
+                    Ok(event) => {
+                        let name = event.name().expect("a named event").as_str().to_owned();
+                        if seen.requests == 1 {
+                            // Fails the first delivery after checking it: the sandbox must retry.
+                            return http::StatusCode::INTERNAL_SERVER_ERROR;
+                        }
+                        seen.verified.push(name);
+                    }
+                    Err(e) => seen.rejected.push(e.to_string()),
+                }
+                let _ = notify.send(());
+                http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/vipps", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn the_sandbox_delivers_each_epayment_event_once_signed_and_retries_a_failed_delivery() {
+    let sandbox = vipps_sandbox::Sandbox::builder()
+        .webhook_retry_delay(std::time::Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let vipps = support::client(&sandbox);
+    let seen = Shared::default();
+    let (notify, mut delivered) = tokio::sync::mpsc::unbounded_channel();
+    let url = receiver(seen.clone(), notify).await;
+    let events = ["epayments.payment.authorized.v1", "epayments.payment.captured.v1"];
+    let registered = register(&vipps, &url, &events).await.unwrap();
+    seen.lock().unwrap().secret = Some(registered.secret);
+    // Another merchant's registration for the same events gets nothing of this merchant's.
+    let other = vipps.merchant("654321").unwrap();
+    let elsewhere = "http://127.0.0.1:9/not-listening";
+    other.webhooks().post_v1_webhooks().body(request(elsewhere, &events)).send().await.unwrap();
+
+    let body: vipps_epayment::types::CreatePaymentRequest = serde_json::from_value(serde_json::json!({
+        "amount": {"currency": "NOK", "value": 1500},
+        "paymentMethod": {"type": "WALLET"},
+        "reference": "order-hook-1",
+        "returnUrl": "https://shop.example.com/return",
+        "userFlow": "WEB_REDIRECT"
+    }))
+    .unwrap();
+    vipps.epayment().create_payment().body(body).send().await.unwrap();
+    vipps
+        .epayment()
+        .force_approve()
+        .reference("order-hook-1")
+        .body(vipps_epayment::types::ForceApprove::default())
+        .send()
+        .await
+        .unwrap();
+    let capture = vipps_epayment::types::CaptureModificationRequest {
+        modification_amount: vipps_epayment::types::Amount {
+            currency: vipps_epayment::types::Currency::Nok,
+            value: 1500,
+        },
+    };
+    vipps.epayment().capture_payment().reference("order-hook-1").body(capture).send().await.unwrap();
+
+    // Two verified deliveries (a deadline, not a sleep: the test ends as soon as they came).
+    for _ in 0..2 {
+        tokio::time::timeout(std::time::Duration::from_secs(20), delivered.recv()).await.expect("a delivery").unwrap();
+    }
+    let attempts = || sandbox.state().delivery_log.lock().unwrap().clone();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while attempts().len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.rejected.is_empty(), "every delivery verifies: {:?}", seen.rejected);
+    let mut verified = seen.verified.clone();
+    verified.sort();
+    assert_eq!(verified, events, "exactly one verified delivery per event, CREATED not subscribed");
+    assert_eq!(seen.requests, 3, "two events, one of them tried twice");
+    let attempts = attempts();
+    assert!(attempts.iter().all(|a| a.url == url), "nothing for the other merchant: {attempts:?}");
+    assert_eq!(attempts.iter().filter(|a| a.status == Some(500)).count(), 1, "{attempts:?}");
+    for event in events {
+        let ok = attempts.iter().filter(|a| a.event == event && a.status == Some(200)).count();
+        assert_eq!(ok, 1, "{event}: {attempts:?}");
+    }
+}
