@@ -14,13 +14,13 @@ fn request(url: &str, events: &[&str]) -> RegisterRequest {
 }
 
 async fn register(vipps: &Vipps, url: &str, events: &[&str]) -> Result<RegisterResponse, vipps_core::Error> {
-    Ok(vipps.webhooks().post_v1_webhooks().body(request(url, events)).send().await?.into_inner())
+    Ok(vipps.webhooks().register_webhook().body(request(url, events)).send().await?.into_inner())
 }
 
 #[tokio::test]
 async fn webhooks_are_registered_listed_and_deleted() {
     let (_sandbox, vipps) = support::start().await;
-    assert!(vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks.is_empty());
+    assert!(vipps.webhooks().list_webhooks().send().await.unwrap().into_inner().webhooks.is_empty());
 
     let paid = register(
         &vipps,
@@ -34,17 +34,17 @@ async fn webhooks_are_registered_listed_and_deleted() {
     assert_ne!(paid.secret, local.secret, "each registration has its own secret");
     assert!(paid.secret.len() >= 32, "a secret worth the name: {}", paid.secret);
 
-    let listed = vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    let listed = vipps.webhooks().list_webhooks().send().await.unwrap().into_inner().webhooks;
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].id, paid.id);
     assert_eq!(listed[0].url, "https://shop.example.com/hooks/paid");
     assert_eq!(listed[0].events, ["epayments.payment.authorized.v1", "epayments.payment.captured.v1"]);
 
-    let deleted = vipps.webhooks().delete_v1_webhooks_by_id().id(paid.id).send().await.unwrap();
+    let deleted = vipps.webhooks().delete_webhook().id(paid.id).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let listed = vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    let listed = vipps.webhooks().list_webhooks().send().await.unwrap().into_inner().webhooks;
     assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), [local.id]);
-    let again = vipps.webhooks().delete_v1_webhooks_by_id().id(paid.id).send().await.unwrap_err();
+    let again = vipps.webhooks().delete_webhook().id(paid.id).send().await.unwrap_err();
     assert_eq!(again.status(), Some(404));
 }
 
@@ -53,20 +53,20 @@ async fn registrations_belong_to_their_merchant() {
     let (_sandbox, vipps) = support::start().await;
     let mine = register(&vipps, "https://shop.example.com/hooks", &["epayments.payment.created.v1"]).await.unwrap();
     let other = vipps.merchant("654321").unwrap();
-    assert!(other.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks.is_empty());
-    let err = other.webhooks().delete_v1_webhooks_by_id().id(mine.id).send().await.unwrap_err();
+    assert!(other.webhooks().list_webhooks().send().await.unwrap().into_inner().webhooks.is_empty());
+    let err = other.webhooks().delete_webhook().id(mine.id).send().await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     let theirs = other
         .webhooks()
-        .post_v1_webhooks()
+        .register_webhook()
         .body(request("https://other.example.com/hooks", &["epayments.payment.created.v1"]))
         .send()
         .await
         .unwrap()
         .into_inner();
-    let listed = other.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    let listed = other.webhooks().list_webhooks().send().await.unwrap().into_inner().webhooks;
     assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), [theirs.id]);
-    let listed = vipps.webhooks().get_v1_webhooks().send().await.unwrap().into_inner().webhooks;
+    let listed = vipps.webhooks().list_webhooks().send().await.unwrap().into_inner().webhooks;
     assert_eq!(listed.iter().map(|w| w.id).collect::<Vec<_>>(), [mine.id]);
 }
 
@@ -166,7 +166,7 @@ async fn the_sandbox_delivers_each_epayment_event_once_signed_and_retries_a_fail
     // Another merchant's registration for the same events gets nothing of this merchant's.
     let other = vipps.merchant("654321").unwrap();
     let elsewhere = "http://127.0.0.1:9/not-listening";
-    other.webhooks().post_v1_webhooks().body(request(elsewhere, &events)).send().await.unwrap();
+    other.webhooks().register_webhook().body(request(elsewhere, &events)).send().await.unwrap();
 
     let body: vipps_epayment::types::CreatePaymentRequest = serde_json::from_value(serde_json::json!({
         "amount": {"currency": "NOK", "value": 1500},

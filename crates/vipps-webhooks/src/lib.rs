@@ -716,14 +716,14 @@ impl Client {
 Sends a `GET` request to `/webhooks/v1/webhooks`
 
 ```ignore
-let response = client.get_v1_webhooks()
+let response = client.list_webhooks()
     .send()
     .await;
 ```*/
     ///
     /// Published operationId: `getV1Webhooks`.
-    pub fn get_v1_webhooks(&self) -> builder::GetV1Webhooks<'_> {
-        builder::GetV1Webhooks::new(self)
+    pub fn list_webhooks(&self) -> builder::ListWebhooks<'_> {
+        builder::ListWebhooks::new(self)
     }
     /**Register webhook
 
@@ -732,30 +732,30 @@ At most 5 webhooks can currently be registered per event, please reach out if a 
 Sends a `POST` request to `/webhooks/v1/webhooks`
 
 ```ignore
-let response = client.post_v1_webhooks()
+let response = client.register_webhook()
     .body(body)
     .send()
     .await;
 ```*/
     ///
     /// Published operationId: `postV1Webhooks`.
-    pub fn post_v1_webhooks(&self) -> builder::PostV1Webhooks<'_> {
-        builder::PostV1Webhooks::new(self)
+    pub fn register_webhook(&self) -> builder::RegisterWebhook<'_> {
+        builder::RegisterWebhook::new(self)
     }
     /**Delete webhook
 
 Sends a `DELETE` request to `/webhooks/v1/webhooks/{id}`
 
 ```ignore
-let response = client.delete_v1_webhooks_by_id()
+let response = client.delete_webhook()
     .id(id)
     .send()
     .await;
 ```*/
     ///
     /// Published operationId: `deleteV1WebhooksById`.
-    pub fn delete_v1_webhooks_by_id(&self) -> builder::DeleteV1WebhooksById<'_> {
-        builder::DeleteV1WebhooksById::new(self)
+    pub fn delete_webhook(&self) -> builder::DeleteWebhook<'_> {
+        builder::DeleteWebhook::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -767,14 +767,14 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::get_v1_webhooks`]
+    /**Builder for [`Client::list_webhooks`]
 
-[`Client::get_v1_webhooks`]: super::Client::get_v1_webhooks*/
+[`Client::list_webhooks`]: super::Client::list_webhooks*/
     #[derive(Debug, Clone)]
-    pub struct GetV1Webhooks<'a> {
+    pub struct ListWebhooks<'a> {
         client: &'a super::Client,
     }
-    impl<'a> GetV1Webhooks<'a> {
+    impl<'a> ListWebhooks<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self { client: client }
         }
@@ -794,7 +794,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "get_v1_webhooks",
+                operation_id: "list_webhooks",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -815,15 +815,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::post_v1_webhooks`]
+    /**Builder for [`Client::register_webhook`]
 
-[`Client::post_v1_webhooks`]: super::Client::post_v1_webhooks*/
+[`Client::register_webhook`]: super::Client::register_webhook*/
     #[derive(Debug, Clone)]
-    pub struct PostV1Webhooks<'a> {
+    pub struct RegisterWebhook<'a> {
         client: &'a super::Client,
         body: Result<types::builder::RegisterRequest, String>,
     }
-    impl<'a> PostV1Webhooks<'a> {
+    impl<'a> RegisterWebhook<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -876,7 +876,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "post_v1_webhooks",
+                operation_id: "register_webhook",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -897,15 +897,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::delete_v1_webhooks_by_id`]
+    /**Builder for [`Client::delete_webhook`]
 
-[`Client::delete_v1_webhooks_by_id`]: super::Client::delete_v1_webhooks_by_id*/
+[`Client::delete_webhook`]: super::Client::delete_webhook*/
     #[derive(Debug, Clone)]
-    pub struct DeleteV1WebhooksById<'a> {
+    pub struct DeleteWebhook<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
     }
-    impl<'a> DeleteV1WebhooksById<'a> {
+    impl<'a> DeleteWebhook<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -942,7 +942,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "delete_v1_webhooks_by_id",
+                operation_id: "delete_webhook",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -982,7 +982,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     },
     operations: &[
         ::vipps_core::OperationDescriptor {
-            method_name: "delete_v1_webhooks_by_id",
+            method_name: "delete_webhook",
             operation_id: "deleteV1WebhooksById",
             http_method: "DELETE",
             path: "/webhooks/v1/webhooks/{id}",
@@ -991,7 +991,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "get_v1_webhooks",
+            method_name: "list_webhooks",
             operation_id: "getV1Webhooks",
             http_method: "GET",
             path: "/webhooks/v1/webhooks",
@@ -1000,7 +1000,7 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "post_v1_webhooks",
+            method_name: "register_webhook",
             operation_id: "postV1Webhooks",
             http_method: "POST",
             path: "/webhooks/v1/webhooks",
