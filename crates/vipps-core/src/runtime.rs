@@ -530,13 +530,6 @@ impl RuntimeBuilder {
         let http = match self.http {
             Some(client) => client,
             None => {
-                // reqwest is built without a crypto provider of its own (`rustls-no-provider`):
-                // ring is installed as the process default, unless one is installed already.
-                #[cfg(feature = "rustls")]
-                if rustls::crypto::CryptoProvider::get_default().is_none() {
-                    // Another thread may install one between the check and here: theirs stays.
-                    let _ = rustls::crypto::ring::default_provider().install_default();
-                }
                 // Never follow a redirect: it would carry the credentials, the token and the
                 // body to wherever it points, and turn a POST into a GET.
                 let mut b = reqwest::Client::builder()
@@ -578,17 +571,13 @@ impl RuntimeBuilder {
 
 #[cfg(all(test, feature = "rustls"))]
 mod tls_tests {
-    /// reqwest is built with `rustls-no-provider` and would panic at `build()` without a
-    /// process-default provider (unless another crate enabled its aws-lc-rs default).
+    /// A caller may build its own client (for `http_client`) before any runtime exists:
+    /// reqwest must have a crypto provider of its own then, or it panics. (An earlier build
+    /// used reqwest's `rustls-no-provider` and installed ring at `Runtime::build`, which left
+    /// exactly this case panicking.)
     #[test]
-    fn building_a_runtime_installs_a_rustls_crypto_provider() {
-        super::Runtime::builder()
-            .client_id("client-id")
-            .client_secret("client-secret")
-            .subscription_key("subscription-key")
-            .environment(crate::Environment::Test)
-            .build()
-            .unwrap();
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    fn a_client_built_before_any_runtime_has_a_crypto_provider() {
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none(), "nothing installed one");
+        reqwest::Client::builder().build().unwrap();
     }
 }
