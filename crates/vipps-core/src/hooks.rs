@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
-use crate::api::{Auth, ManagedHeader};
+use crate::api::{Auth, ManagedHeader, OperationDescriptor};
 use crate::config::{IdempotencyKey, RetryPolicy};
 use crate::context::Context;
 use crate::error::Error;
@@ -37,17 +37,14 @@ use crate::token::AccessToken;
 async fn prepare(
     ctx: &Context,
     request: &mut reqwest::Request,
-    operation: &str,
+    op: Option<&OperationDescriptor>,
     deadline: &Deadline,
 ) -> Result<Option<AccessToken>, Error> {
     let runtime = ctx.runtime();
     let api = ctx.api();
     let headers = request.headers_mut();
     // Validate the caller's input first: nothing, not even a token request, goes out on bad input.
-    if api
-        .operation(operation)
-        .is_some_and(|op| op.idempotency_key)
-    {
+    if op.is_some_and(|op| op.idempotency_key) {
         match headers.get(&IDEMPOTENCY_KEY) {
             Some(given) => {
                 let given = given
@@ -64,7 +61,7 @@ async fn prepare(
     }
     // How the call authenticates and which extra headers it takes come from the descriptor
     // the generator wrote from `openapi/manifest.toml`, never from the API's name.
-    let token = match api.auth_of(operation) {
+    let token = match op.map_or(api.auth, |o| o.auth) {
         Auth::ClientHeaders => {
             headers.insert(CLIENT_ID.clone(), runtime.client_id_header().clone());
             headers.insert(
@@ -288,7 +285,9 @@ pub async fn send(
 ) -> Result<Response, Error> {
     // The span names the operation by its published operationId (as the Vipps MobilePay
     // documentation does), not by the generated method's name, which the manifest may rename.
-    let published = ctx.api().operation(operation).map_or(operation, |o| o.operation_id);
+    // Looked up once per call; `prepare` reads the same descriptor.
+    let op = ctx.api().operation(operation);
+    let published = op.map_or(operation, |o| o.operation_id);
     let span = tracing::info_span!(
         "vipps.call",
         api = ctx.api().name,
@@ -300,7 +299,7 @@ pub async fn send(
         latency_ms = field::Empty,
     );
     let started = Instant::now();
-    let result = call(ctx, http, request, operation, &span)
+    let result = call(ctx, http, request, op, &span)
         .instrument(span.clone())
         .await;
     // A disabled span (no subscriber wants it) records nothing; the events below may still
@@ -324,13 +323,13 @@ async fn call(
     ctx: &Context,
     http: &reqwest::Client,
     mut request: reqwest::Request,
-    operation: &str,
+    op: Option<&OperationDescriptor>,
     span: &tracing::Span,
 ) -> Result<Response, Error> {
     let runtime = ctx.runtime();
     let timeouts = *runtime.timeouts();
     let deadline = Deadline::new(timeouts.call);
-    let token = prepare(ctx, &mut request, operation, &deadline).await?;
+    let token = prepare(ctx, &mut request, op, &deadline).await?;
     let mut progress = Progress {
         policy: *runtime.retry_policy(),
         deadline,
@@ -660,7 +659,7 @@ mod tests {
             async move {
                 let ctx = Context::new(runtime, api);
                 let mut request = reqwest::Request::new(Method::POST, "http://127.0.0.1:1/".parse().unwrap());
-                let token = prepare(&ctx, &mut request, operation, &Deadline::new(None)).await.unwrap();
+                let token = prepare(&ctx, &mut request, ctx.api().operation(operation), &Deadline::new(None)).await.unwrap();
                 assert!(token.is_none(), "no bearer token for {operation}");
                 request.headers().clone()
             }
