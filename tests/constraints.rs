@@ -100,7 +100,7 @@ fn psp_transaction_id_with_uppercase_and_space_is_rejected() {
 fn psp_amount_as_string_is_rejected() {
     let mut body = psp_initiate();
     body["amount"] = json!("1000");
-    rejects::<psp::InitiatePaymentRequest>(body, &["invalid type", "string \"1000\"", "i32"]);
+    rejects::<psp::InitiatePaymentRequest>(body, &["invalid type", "string \"1000\"", "u32"]);
 }
 
 #[test]

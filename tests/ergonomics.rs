@@ -21,7 +21,7 @@ fn draft() -> vipps::recurring::types::builder::DraftAgreementV3 {
         .product_name("Premium membership")
         .product_description("Monthly premium membership")
         .pricing(PricingRequest::builder().type_(PricingRequestType::Legacy).amount(29_900).currency(CurrencyV3::Nok))
-        .interval(TimePeriod::builder().unit(TimePeriodUnit::Month).count(1u32))
+        .interval(TimePeriod::builder().unit(TimePeriodUnit::Month).count(1))
         .merchant_redirect_url("https://example.com/return")
         .merchant_agreement_url("https://example.com/subscriptions")
         .phone_number(PHONE)
@@ -46,7 +46,7 @@ async fn subscribe(vipps: &Vipps) -> Result<(String, Vec<ChargeResponseV3>), Err
         .body(ForceAcceptAgreementV3::builder().phone_number(PHONE))
         .send()
         .await?;
-    let due = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive().to_string();
+    let due = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
     recurring
         .create_charge_v3()
         .agreement_id(&agreement_id)

@@ -16,7 +16,7 @@ use vipps_epayment::types::{
 };
 use vipps_sandbox::Sandbox;
 
-fn create_body(reference: &str, value: i64) -> CreatePaymentRequest {
+fn create_body(reference: &str, value: u64) -> CreatePaymentRequest {
     serde_json::from_value(json!({
         "amount": {"currency": "NOK", "value": value},
         "paymentMethod": {"type": "WALLET"},
@@ -29,11 +29,11 @@ fn create_body(reference: &str, value: i64) -> CreatePaymentRequest {
     .expect("a valid body")
 }
 
-fn nok(value: i64) -> Amount {
+fn nok(value: u64) -> Amount {
     Amount { currency: Currency::Nok, value }
 }
 
-async fn create(vipps: &Vipps, reference: &str, value: i64) -> Result<String, vipps_core::Error> {
+async fn create(vipps: &Vipps, reference: &str, value: u64) -> Result<String, vipps_core::Error> {
     let created = vipps.epayment().create_payment().body(create_body(reference, value)).send().await?.into_inner();
     assert_eq!(created.reference.as_str(), reference);
     Ok(created.redirect_url.expect("a redirect URL"))
@@ -50,7 +50,7 @@ async fn approve(vipps: &Vipps, reference: &str) -> Result<(), vipps_core::Error
 async fn capture(
     vipps: &Vipps,
     reference: &str,
-    value: i64,
+    value: u64,
 ) -> Result<vipps_epayment::types::ModificationResponse, vipps_core::Error> {
     let body = CaptureModificationRequest { modification_amount: nok(value) };
     Ok(vipps.epayment().capture_payment().reference(reference).body(body).send().await?.into_inner())
@@ -59,14 +59,14 @@ async fn capture(
 async fn refund(
     vipps: &Vipps,
     reference: &str,
-    value: i64,
+    value: u64,
 ) -> Result<vipps_epayment::types::ModificationResponse, vipps_core::Error> {
     let body = RefundModificationRequest { modification_amount: nok(value) };
     Ok(vipps.epayment().refund_payment().reference(reference).body(body).send().await?.into_inner())
 }
 
 /// (authorized, captured, refunded, cancelled).
-fn amounts(p: &GetPaymentResponse) -> (i64, i64, i64, i64) {
+fn amounts(p: &GetPaymentResponse) -> (u64, u64, u64, u64) {
     let a = &p.aggregate;
     (a.authorized_amount.value, a.captured_amount.value, a.refunded_amount.value, a.cancelled_amount.value)
 }
@@ -82,7 +82,7 @@ fn field_of(err: &vipps_core::Error) -> (Option<u16>, String) {
     (err.status(), name)
 }
 
-async fn event_names(vipps: &Vipps, reference: &str) -> Vec<(Event, i64)> {
+async fn event_names(vipps: &Vipps, reference: &str) -> Vec<(Event, u64)> {
     let log = vipps.epayment().get_payment_event_log().reference(reference).send().await.expect("the log").into_inner();
     log.into_iter().map(|e| (e.name.expect("a name"), e.amount.value)).collect()
 }

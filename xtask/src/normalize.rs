@@ -191,6 +191,23 @@ pub const RULES: &[Rule] = &[
         apply: anchor_character_class_patterns,
     },
     Rule {
+        name: "unsigned-integers",
+        reason: "Integers the document bounds below by zero or more (amounts in minor units, counts, \
+                 retry days) were signed `i32`/`i64`, a `minimum: 1` became typify's `NonZeroU32`, \
+                 which an integer literal cannot convert to (`.count(1)` did not compile), and the \
+                 same amount was unsigned in a request and signed in the response (Recurring's \
+                 `pricing.amount`). Such integers, and integer properties named as money \
+                 (`amount`, `price`, `…Price`, any name with `Amount` in it, and a charge summary's `captured`, \
+                 `refunded`, `cancelled`, `authorized`) that no bound makes negative, get the \
+                 unsigned format of their width (`int32` -> `uint32`, `int64` or none -> \
+                 `uint64`); an `int32` without a maximum gets `i32::MAX` as its maximum, since \
+                 the API reads no more than that. A property's lower bound of exactly one is \
+                 dropped by `range-notes` once recorded, so the field is a plain `u32`/`u64` \
+                 whose range check still refuses zero before sending; elsewhere (parameters, \
+                 which have no range check) the bound of one is dropped here and left to the API.",
+        apply: unsigned_integers,
+    },
+    Rule {
         name: "range-notes",
         reason: "typify checks string length and pattern but generates a plain integer for \
                  `minimum`/`maximum`, so a Recurring charge of 99 øre (`minimum: 100`) was built, \
@@ -202,6 +219,16 @@ pub const RULES: &[Rule] = &[
                  anything is sent. (`exclusiveMinimum`/`exclusiveMaximum` narrow the bound by \
                  one.) Query and path parameters are left to progenitor.",
         apply: range_notes,
+    },
+    Rule {
+        name: "dates-by-example",
+        reason: "Some dates are plain strings in the documents, with only their example showing the \
+                 form (Recurring's `due` on a new charge), while the same date in a response has \
+                 `format: date`: a user wrote `.due(date.to_string())`, and a malformed date was \
+                 only refused by the API. A string schema with no format, pattern or enum whose \
+                 example is a calendar date (`YYYY-MM-DD`) gets `format: date`, which typify makes \
+                 a `chrono::NaiveDate`.",
+        apply: dates_by_example,
     },
     Rule {
         name: "nullable-component-schemas",
@@ -844,6 +871,84 @@ fn range_notes(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
             let description = p.get("description").and_then(Value::as_str).unwrap_or_default();
             let description = if description.is_empty() { note } else { format!("{description}\n\n{note}") };
             p.insert("description".into(), Value::String(description));
+            // typify would make an unsigned integer bounded below by one a `NonZero` type, which
+            // an integer literal does not convert to; the note checks the bound instead.
+            if min == Some(1) && p.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint")) {
+                p.remove("minimum");
+                p.remove("exclusiveMinimum");
+            }
+        }
+    });
+    Ok(())
+}
+
+fn unsigned_integers(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
+        map.get(key).and_then(Value::as_f64)
+    }
+    fn money(ptr: &str) -> bool {
+        let mut segments = ptr.rsplit('/');
+        let (Some(name), Some("properties")) = (segments.next(), segments.next()) else { return false };
+        let name = name.to_ascii_lowercase();
+        name.contains("amount")
+            || name.ends_with("price")
+            || ["captured", "refunded", "cancelled", "authorized"].contains(&name.as_str())
+    }
+    walk_schemas(doc, "", &mut |ptr, map| {
+        if map.get("type").and_then(Value::as_str) != Some("integer") {
+            return;
+        }
+        // OpenAPI 3.0's boolean `exclusiveMinimum` and 3.1's numeric one.
+        let min = match (number(map, "minimum"), map.get("exclusiveMinimum")) {
+            (Some(m), Some(Value::Bool(true))) => Some(m + 1.0),
+            (m, Some(Value::Number(n))) => n.as_f64().map(|e| m.map_or(e + 1.0, |m| m.max(e + 1.0))),
+            (m, _) => m,
+        };
+        let unsigned = match min {
+            Some(min) => min >= 0.0,
+            None => money(ptr) && number(map, "maximum").is_none_or(|max| max >= 0.0),
+        };
+        if !unsigned {
+            return;
+        }
+        let format = match map.get("format").and_then(Value::as_str) {
+            Some("int8") => "uint8",
+            Some("int16") => "uint16",
+            Some("int32" | "int") => "uint32",
+            None | Some("int64") => "uint64",
+            Some(_) => return,
+        };
+        map.insert("format".into(), Value::String(format.into()));
+        if format == "uint32" && !map.contains_key("maximum") {
+            map.insert("maximum".into(), Value::from(i32::MAX));
+        }
+        // A property's bound of one is dropped by `range-notes`, which records it first.
+        let property = ptr.rsplit('/').nth(1) == Some("properties");
+        if min == Some(1.0) && !property {
+            map.remove("minimum");
+            map.remove("exclusiveMinimum");
+        }
+    });
+    Ok(())
+}
+
+fn dates_by_example(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    fn is_date(text: &str) -> bool {
+        let b = text.as_bytes();
+        b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+            && matches!(text[5..7].parse::<u8>(), Ok(1..=12))
+            && matches!(text[8..].parse::<u8>(), Ok(1..=31))
+    }
+    walk_schemas(doc, "", &mut |_, map| {
+        let plain = map.get("type").and_then(Value::as_str) == Some("string")
+            && !map.contains_key("format")
+            && !map.contains_key("pattern")
+            && !map.contains_key("enum");
+        if plain && map.get("example").and_then(Value::as_str).is_some_and(is_date) {
+            map.insert("format".into(), Value::String("date".into()));
         }
     });
     Ok(())

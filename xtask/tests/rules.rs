@@ -338,3 +338,39 @@ fn range_notes() {
     assert!(tip.contains("range::deserialize_option::<_, _, { 0 }, { i64::MAX }>"), "{tip}");
     assert!(tip.contains(r#"rename = "tipAmount""#), "other serde attributes stay: {tip}");
 }
+
+#[test]
+fn unsigned_integers() {
+    let (file, text) = fixture("unsigned.yaml");
+    // Without the rule, a lower bound of one is typify's `NonZeroU32`, which `.amount(100)`
+    // cannot be converted to, and a bound of zero still gives a signed type.
+    let without = generate_source(&file, &text, &["unsigned-integers"]).unwrap();
+    assert!(without.contains("pub amount: ::std::num::NonZeroU32"), "{without}");
+    assert!(without.contains("pub captured: ::std::option::Option<i64>"));
+    assert!(without.contains("pub refunded_amount: ::std::option::Option<i32>"));
+    let code = generate_source(&file, &text, &[]).unwrap();
+    assert!(!code.contains("NonZero"), "{code}");
+    assert!(code.contains("pub amount: u32,") && code.contains("pub count: u64,"), "{code}");
+    assert!(code.contains("pub captured: ::std::option::Option<u64>"));
+    assert!(code.contains("pub refunded_amount: ::std::option::Option<u32>"), "money by its name: {code}");
+    assert!(code.contains("pub price: ::std::option::Option<u64>"), "money by its name: {code}");
+    // An `int32` made unsigned keeps the API's bound: no more than `i32::MAX`.
+    assert!(code.contains("{ 2147483647 }>"), "{code}");
+    assert!(code.contains("pub balance: i64,"), "an integer without a lower bound stays signed");
+    // The dropped bound of one is still checked before sending.
+    assert!(code.contains("range::serialize::<_, _, { 1 }, { 2000000 }>"), "{code}");
+    assert!(code.contains("range::serialize::<_, _, { 1 }, { i64::MAX }>"), "{code}");
+    assert!(code.contains("page_size: Result<Option<u32>, String>"), "a parameter too: {code}");
+}
+
+#[test]
+fn dates_by_example() {
+    let (file, text) = fixture("dates.yaml");
+    let without = generate_source(&file, &text, &["dates-by-example"]).unwrap();
+    assert!(without.contains("pub due: ::std::string::String,"), "{without}");
+    let code = generate_source(&file, &text, &[]).unwrap();
+    assert!(code.contains("pub due: ::chrono::naive::NaiveDate,"), "{code}");
+    assert!(code.contains("pub code: ::std::option::Option<::std::string::String>"), "not a date: month 13");
+    assert!(!code.contains("pub week: ::std::option::Option<::chrono"), "a pattern says what the string is");
+    assert!(code.contains("pub at: ::std::option::Option<::std::string::String>"), "a date-time example is not a date");
+}

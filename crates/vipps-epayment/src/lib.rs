@@ -435,7 +435,7 @@ Only NOK is supported at the moment. Support for EUR and DKK will be provided in
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 65000000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 65000000 }>"
         )]
-        pub value: i64,
+        pub value: u64,
     }
     impl Amount {
         pub fn builder() -> builder::Amount {
@@ -531,7 +531,7 @@ Only NOK is supported at the moment. Support for EUR and DKK will be provided in
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub gift_card_amount: ::std::option::Option<i64>,
+        pub gift_card_amount: ::std::option::Option<u64>,
         #[serde(
             rename = "paymentSources",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -558,7 +558,7 @@ Only NOK is supported at the moment. Support for EUR and DKK will be provided in
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub shipping_amount: ::std::option::Option<i64>,
+        pub shipping_amount: ::std::option::Option<u64>,
         #[serde(
             rename = "shippingInfo",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -580,13 +580,13 @@ Only NOK is supported at the moment. Support for EUR and DKK will be provided in
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub tip_amount: ::std::option::Option<i64>,
+        pub tip_amount: ::std::option::Option<u64>,
         ///Deprecated, sum will be calculated based on the sum of the orderLines
         #[serde(
             rename = "totalAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub total_amount: ::std::option::Option<i64>,
+        pub total_amount: ::std::option::Option<u64>,
         ///Deprecated, discount will be calculated based on the sum of the discount field on each orderLine
         #[serde(
             rename = "totalDiscount",
@@ -597,7 +597,7 @@ Only NOK is supported at the moment. Support for EUR and DKK will be provided in
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub total_discount: ::std::option::Option<i64>,
+        pub total_discount: ::std::option::Option<u64>,
         ///Deprecated, tax will be calculated based on the sum of the totalTaxAmount field on each orderLine
         #[serde(
             rename = "totalTax",
@@ -608,7 +608,7 @@ Only NOK is supported at the moment. Support for EUR and DKK will be provided in
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub total_tax: ::std::option::Option<i64>,
+        pub total_tax: ::std::option::Option<u64>,
     }
     impl BottomLine {
         pub fn builder() -> builder::BottomLine {
@@ -1207,7 +1207,7 @@ This is only applicable when the format is set to `PNG`. If not set, the default
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000 }>"
         )]
-        pub size: ::std::option::Option<i64>,
+        pub size: ::std::option::Option<u64>,
     }
     impl CreatePaymentRequestQrFormat {
         pub fn builder() -> builder::CreatePaymentRequestQrFormat {
@@ -1997,7 +1997,7 @@ Max capacity is 5 key-value pairs.*/
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub discount: ::std::option::Option<i64>,
+        pub discount: ::std::option::Option<u64>,
         ///The product ID
         pub id: ::std::string::String,
         ///Flag for marking the order line as returned. This will make it count negative towards all the sums in bottomLine.
@@ -2026,16 +2026,16 @@ Max capacity is 5 key-value pairs.*/
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 100 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 100 }>"
         )]
-        pub tax_percentage: i64,
+        pub tax_percentage: u64,
         ///Total amount of the order line, including tax and discount. Amounts are specified in minor units (i.e., integers with two trailing zeros). For example: 10.00 EUR/NOK/DKK should be written as 1000.
         #[serde(rename = "totalAmount")]
-        pub total_amount: i64,
+        pub total_amount: u64,
         ///Total amount of order line with discount excluding tax. Amounts are specified in minor units (i.e., integers with two trailing zeros). For example: 10.00 EUR/NOK/DKK should be written as 1000.
         #[serde(rename = "totalAmountExcludingTax")]
-        pub total_amount_excluding_tax: i64,
+        pub total_amount_excluding_tax: u64,
         ///Total tax amount paid for the order line. Amounts are specified in minor units (i.e., integers with two trailing zeros). For example: 10.00 EUR/NOK/DKK should be written as 1000.
         #[serde(rename = "totalTaxAmount")]
-        pub total_tax_amount: i64,
+        pub total_tax_amount: u64,
         #[serde(
             rename = "unitInfo",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -2866,28 +2866,28 @@ to fetch required user data.*/
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub amount: ::std::option::Option<i64>,
+        pub amount: ::std::option::Option<u64>,
         ///Total amount for shipping excluding tax
         #[serde(rename = "amountExcludingTax")]
         #[serde(
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub amount_excluding_tax: ::std::option::Option<i64>,
+        pub amount_excluding_tax: ::std::option::Option<u64>,
         ///Total tax amount paid for the shipping
         #[serde(rename = "taxAmount")]
         #[serde(
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub tax_amount: ::std::option::Option<i64>,
+        pub tax_amount: ::std::option::Option<u64>,
         ///Tax-percentage for the Shipping
         #[serde(rename = "taxPercentage")]
         #[serde(
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
         )]
-        pub tax_percentage: ::std::option::Option<i64>,
+        pub tax_percentage: ::std::option::Option<u64>,
     }
     impl ShippingInfo {
         pub fn builder() -> builder::ShippingInfo {
@@ -2992,7 +2992,7 @@ One of:
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub unit_price: ::std::option::Option<i64>,
+        pub unit_price: ::std::option::Option<u64>,
     }
     impl UnitInfo {
         pub fn builder() -> builder::UnitInfo {
@@ -3462,7 +3462,7 @@ One of:
         #[derive(Clone, Debug)]
         pub struct Amount {
             currency: ::std::result::Result<super::Currency, ::std::string::String>,
-            value: ::std::result::Result<i64, ::std::string::String>,
+            value: ::std::result::Result<u64, ::std::string::String>,
         }
         impl ::std::default::Default for Amount {
             fn default() -> Self {
@@ -3487,7 +3487,7 @@ One of:
             }
             pub fn value<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.value = value
@@ -3604,7 +3604,7 @@ One of:
                 ::std::string::String,
             >,
             gift_card_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             payment_sources: ::std::result::Result<
@@ -3620,7 +3620,7 @@ One of:
                 ::std::string::String,
             >,
             shipping_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             shipping_info: ::std::result::Result<
@@ -3632,19 +3632,19 @@ One of:
                 ::std::string::String,
             >,
             tip_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             total_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             total_discount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             total_tax: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -3698,7 +3698,7 @@ One of:
             }
             pub fn gift_card_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.gift_card_amount = value
@@ -3759,7 +3759,7 @@ One of:
             }
             pub fn shipping_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.shipping_amount = value
@@ -3806,7 +3806,7 @@ One of:
             }
             pub fn tip_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tip_amount = value
@@ -3821,7 +3821,7 @@ One of:
             }
             pub fn total_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount = value
@@ -3836,7 +3836,7 @@ One of:
             }
             pub fn total_discount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_discount = value
@@ -3852,7 +3852,7 @@ One of:
             }
             pub fn total_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_tax = value
@@ -4426,7 +4426,7 @@ One of:
                 ::std::string::String,
             >,
             size: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -4453,7 +4453,7 @@ One of:
             }
             pub fn size<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.size = value
@@ -5123,7 +5123,7 @@ One of:
         #[derive(Clone, Debug)]
         pub struct OrderLine {
             discount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -5140,13 +5140,13 @@ One of:
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            tax_percentage: ::std::result::Result<i64, ::std::string::String>,
-            total_amount: ::std::result::Result<i64, ::std::string::String>,
+            tax_percentage: ::std::result::Result<u64, ::std::string::String>,
+            total_amount: ::std::result::Result<u64, ::std::string::String>,
             total_amount_excluding_tax: ::std::result::Result<
-                i64,
+                u64,
                 ::std::string::String,
             >,
-            total_tax_amount: ::std::result::Result<i64, ::std::string::String>,
+            total_tax_amount: ::std::result::Result<u64, ::std::string::String>,
             unit_info: ::std::result::Result<
                 ::std::option::Option<super::UnitInfo>,
                 ::std::string::String,
@@ -5178,7 +5178,7 @@ One of:
         impl OrderLine {
             pub fn discount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.discount = value
@@ -5260,7 +5260,7 @@ One of:
             }
             pub fn tax_percentage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_percentage = value
@@ -5274,7 +5274,7 @@ One of:
             }
             pub fn total_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount = value
@@ -5286,7 +5286,7 @@ One of:
             }
             pub fn total_amount_excluding_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount_excluding_tax = value
@@ -5300,7 +5300,7 @@ One of:
             }
             pub fn total_tax_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_tax_amount = value
@@ -6275,19 +6275,19 @@ One of:
         #[derive(Clone, Debug)]
         pub struct ShippingInfo {
             amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             amount_excluding_tax: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             tax_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             tax_percentage: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -6308,7 +6308,7 @@ One of:
         impl ShippingInfo {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -6321,7 +6321,7 @@ One of:
             }
             pub fn amount_excluding_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount_excluding_tax = value
@@ -6337,7 +6337,7 @@ One of:
             }
             pub fn tax_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_amount = value
@@ -6352,7 +6352,7 @@ One of:
             }
             pub fn tax_percentage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_percentage = value
@@ -6421,7 +6421,7 @@ One of:
                 ::std::string::String,
             >,
             unit_price: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -6465,7 +6465,7 @@ One of:
             }
             pub fn unit_price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.unit_price = value

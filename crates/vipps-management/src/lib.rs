@@ -1861,7 +1861,7 @@ order can be processed.*/
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 999999999 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 999999999 }>"
         )]
-        pub annual_turnover: ::std::option::Option<i64>,
+        pub annual_turnover: ::std::option::Option<u64>,
         ///Expected share (in percent, a multiple of ten) of the turnover that will go through Vipps MobilePay.
         #[serde(
             rename = "annualTurnoverPercentage",
@@ -5006,7 +5006,7 @@ the business portal. It can be changed later on the business portal.*/
         #[derive(Clone, Debug)]
         pub struct ProductOrderRequest {
             annual_turnover: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             annual_turnover_percentage: ::std::result::Result<
@@ -5096,7 +5096,7 @@ the business portal. It can be changed later on the business portal.*/
         impl ProductOrderRequest {
             pub fn annual_turnover<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.annual_turnover = value

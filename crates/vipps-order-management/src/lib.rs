@@ -261,7 +261,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub gift_card_amount: ::std::option::Option<i64>,
+        pub gift_card_amount: ::std::option::Option<u64>,
         #[serde(
             rename = "paymentSources",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -289,7 +289,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub shipping_amount: ::std::option::Option<i64>,
+        pub shipping_amount: ::std::option::Option<u64>,
         #[serde(
             rename = "shippingInfo",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -311,13 +311,13 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub tip_amount: ::std::option::Option<i64>,
+        pub tip_amount: ::std::option::Option<u64>,
         ///Deprecated; the total is computed from the order lines.
         #[serde(
             rename = "totalAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub total_amount: ::std::option::Option<i64>,
+        pub total_amount: ::std::option::Option<u64>,
         ///Deprecated; the discount is computed from the order lines' `discount`.
         #[serde(
             rename = "totalDiscount",
@@ -328,7 +328,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub total_discount: ::std::option::Option<i64>,
+        pub total_discount: ::std::option::Option<u64>,
         ///Deprecated; the tax is computed from the order lines' `totalTaxAmount`.
         #[serde(
             rename = "totalTax",
@@ -339,7 +339,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub total_tax: ::std::option::Option<i64>,
+        pub total_tax: ::std::option::Option<u64>,
     }
     impl BottomLine {
         pub fn builder() -> builder::BottomLine {
@@ -1458,7 +1458,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub discount: ::std::option::Option<i64>,
+        pub discount: ::std::option::Option<u64>,
         ///Merchant's product id.
         pub id: ::std::string::String,
         ///Marks the line as a return, so it is subtracted in the bottom line sums.
@@ -1491,7 +1491,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
         )]
-        pub tax_percentage: ::std::option::Option<i64>,
+        pub tax_percentage: ::std::option::Option<u64>,
         ///Tax rate in hundredths of a percent (2500 = 25 %), 0-10000. One of `taxRate` or `taxPercentage` must be given.
         #[serde(
             rename = "taxRate",
@@ -1502,16 +1502,16 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 10000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 10000 }>"
         )]
-        pub tax_rate: ::std::option::Option<i64>,
+        pub tax_rate: ::std::option::Option<u64>,
         ///Line total with tax, after discount, in minor units.
         #[serde(rename = "totalAmount")]
-        pub total_amount: i64,
+        pub total_amount: u64,
         ///Line total without tax, after discount, in minor units.
         #[serde(rename = "totalAmountExcludingTax")]
-        pub total_amount_excluding_tax: i64,
+        pub total_amount_excluding_tax: u64,
         ///Tax part of the line total, in minor units.
         #[serde(rename = "totalTaxAmount")]
-        pub total_tax_amount: i64,
+        pub total_tax_amount: u64,
         #[serde(
             rename = "unitInfo",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -1997,28 +1997,28 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub amount: ::std::option::Option<i64>,
+        pub amount: ::std::option::Option<u64>,
         ///Shipping cost without tax, in minor units.
         #[serde(rename = "amountExcludingTax")]
         #[serde(
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub amount_excluding_tax: ::std::option::Option<i64>,
+        pub amount_excluding_tax: ::std::option::Option<u64>,
         ///Tax part of the shipping cost, in minor units.
         #[serde(rename = "taxAmount")]
         #[serde(
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub tax_amount: ::std::option::Option<i64>,
+        pub tax_amount: ::std::option::Option<u64>,
         ///Whole-number tax percent applied to shipping.
         #[serde(rename = "taxPercentage")]
         #[serde(
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 100 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 100 }>"
         )]
-        pub tax_percentage: ::std::option::Option<i64>,
+        pub tax_percentage: ::std::option::Option<u64>,
     }
     impl ShippingInfo {
         pub fn builder() -> builder::ShippingInfo {
@@ -2041,7 +2041,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
         )]
-        pub unit_price: ::std::option::Option<i64>,
+        pub unit_price: ::std::option::Option<u64>,
     }
     impl UnitInfo {
         pub fn builder() -> builder::UnitInfo {
@@ -2382,7 +2382,7 @@ pub mod types {
                 ::std::string::String,
             >,
             gift_card_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             payment_sources: ::std::result::Result<
@@ -2398,7 +2398,7 @@ pub mod types {
                 ::std::string::String,
             >,
             shipping_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             shipping_info: ::std::result::Result<
@@ -2410,19 +2410,19 @@ pub mod types {
                 ::std::string::String,
             >,
             tip_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             total_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             total_discount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             total_tax: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -2476,7 +2476,7 @@ pub mod types {
             }
             pub fn gift_card_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.gift_card_amount = value
@@ -2537,7 +2537,7 @@ pub mod types {
             }
             pub fn shipping_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.shipping_amount = value
@@ -2584,7 +2584,7 @@ pub mod types {
             }
             pub fn tip_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tip_amount = value
@@ -2599,7 +2599,7 @@ pub mod types {
             }
             pub fn total_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount = value
@@ -2614,7 +2614,7 @@ pub mod types {
             }
             pub fn total_discount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_discount = value
@@ -2630,7 +2630,7 @@ pub mod types {
             }
             pub fn total_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_tax = value
@@ -3409,7 +3409,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct OrderLine {
             discount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -3427,19 +3427,19 @@ pub mod types {
                 ::std::string::String,
             >,
             tax_percentage: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             tax_rate: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
-            total_amount: ::std::result::Result<i64, ::std::string::String>,
+            total_amount: ::std::result::Result<u64, ::std::string::String>,
             total_amount_excluding_tax: ::std::result::Result<
-                i64,
+                u64,
                 ::std::string::String,
             >,
-            total_tax_amount: ::std::result::Result<i64, ::std::string::String>,
+            total_tax_amount: ::std::result::Result<u64, ::std::string::String>,
             unit_info: ::std::result::Result<
                 ::std::option::Option<super::UnitInfo>,
                 ::std::string::String,
@@ -3470,7 +3470,7 @@ pub mod types {
         impl OrderLine {
             pub fn discount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.discount = value
@@ -3552,7 +3552,7 @@ pub mod types {
             }
             pub fn tax_percentage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_percentage = value
@@ -3568,7 +3568,7 @@ pub mod types {
             }
             pub fn tax_rate<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_rate = value
@@ -3583,7 +3583,7 @@ pub mod types {
             }
             pub fn total_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount = value
@@ -3595,7 +3595,7 @@ pub mod types {
             }
             pub fn total_amount_excluding_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_amount_excluding_tax = value
@@ -3609,7 +3609,7 @@ pub mod types {
             }
             pub fn total_tax_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total_tax_amount = value
@@ -3981,19 +3981,19 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct ShippingInfo {
             amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             amount_excluding_tax: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             tax_amount: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
             tax_percentage: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -4014,7 +4014,7 @@ pub mod types {
         impl ShippingInfo {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -4027,7 +4027,7 @@ pub mod types {
             }
             pub fn amount_excluding_tax<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount_excluding_tax = value
@@ -4043,7 +4043,7 @@ pub mod types {
             }
             pub fn tax_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_amount = value
@@ -4058,7 +4058,7 @@ pub mod types {
             }
             pub fn tax_percentage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.tax_percentage = value
@@ -4127,7 +4127,7 @@ pub mod types {
                 ::std::string::String,
             >,
             unit_price: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<u64>,
                 ::std::string::String,
             >,
         }
@@ -4171,7 +4171,7 @@ pub mod types {
             }
             pub fn unit_price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.unit_price = value

@@ -134,7 +134,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct InitiatePaymentRequest {
         ///Amount in minor units (øre for NOK; 499 kr is 49900).
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         ///ISO 4217 currency code; only NOK is supported.
         pub currency: ::std::string::String,
         ///The paying customer's mobile number, eight digits.
@@ -1053,7 +1057,12 @@ pub mod types {
     pub struct PaymentTransactionDetails {
         ///Amount of the operation in minor units.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub amount: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: ::std::option::Option<u32>,
         ///The kind of operation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub operation: ::std::option::Option<PaymentTransactionDetailsOperation>,
@@ -1241,7 +1250,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TransactionInfo {
         ///Amount in minor units (øre for NOK).
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         ///ISO 4217 currency code; only NOK is supported.
         #[serde(default = "defaults::transaction_info_currency")]
         pub currency: ::std::string::String,
@@ -1400,25 +1413,45 @@ pub mod types {
             rename = "capturedAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub captured_amount: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub captured_amount: ::std::option::Option<u32>,
         ///Sum refunded so far.
         #[serde(
             rename = "refundedAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub refunded_amount: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub refunded_amount: ::std::option::Option<u32>,
         ///Amount still open for capture.
         #[serde(
             rename = "remainingAmountToCapture",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub remaining_amount_to_capture: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub remaining_amount_to_capture: ::std::option::Option<u32>,
         ///Amount that can still be refunded.
         #[serde(
             rename = "remainingAmountToRefund",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub remaining_amount_to_refund: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub remaining_amount_to_refund: ::std::option::Option<u32>,
     }
     impl TransactionSummary {
         pub fn builder() -> builder::TransactionSummary {
@@ -1685,7 +1718,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct InitiatePaymentRequest {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             currency: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -1749,7 +1782,7 @@ pub mod types {
         impl InitiatePaymentRequest {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -2859,7 +2892,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PaymentTransactionDetails {
             amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             operation: ::std::result::Result<
@@ -2893,7 +2926,7 @@ pub mod types {
         impl PaymentTransactionDetails {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -3157,7 +3190,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct TransactionInfo {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             currency: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -3198,7 +3231,7 @@ pub mod types {
         impl TransactionInfo {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -3311,19 +3344,19 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct TransactionSummary {
             captured_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             refunded_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             remaining_amount_to_capture: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             remaining_amount_to_refund: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
         }
@@ -3340,7 +3373,7 @@ pub mod types {
         impl TransactionSummary {
             pub fn captured_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.captured_amount = value
@@ -3356,7 +3389,7 @@ pub mod types {
             }
             pub fn refunded_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.refunded_amount = value
@@ -3372,7 +3405,7 @@ pub mod types {
             }
             pub fn remaining_amount_to_capture<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.remaining_amount_to_capture = value
@@ -3388,7 +3421,7 @@ pub mod types {
             }
             pub fn remaining_amount_to_refund<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.remaining_amount_to_refund = value

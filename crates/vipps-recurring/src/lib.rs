@@ -38,7 +38,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
         )]
-        pub interval_count: ::std::num::NonZeroU32,
+        pub interval_count: u32,
         ///URL of the merchant page where the customer manages the subscription.
         #[serde(
             rename = "merchantAgreementUrl",
@@ -47,10 +47,10 @@ pub mod types {
         pub merchant_agreement_url: ::std::option::Option<::std::string::String>,
         ///Price of the agreement in minor units (øre).
         #[serde(
-            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 2147483647 }>"
         )]
-        pub price: i32,
+        pub price: u32,
         ///Longer product description.
         #[serde(rename = "productDescription")]
         pub product_description: AgreementResponseV2ProductDescription,
@@ -696,7 +696,12 @@ pub mod types {
             rename = "campaignPrice",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub campaign_price: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub campaign_price: ::std::option::Option<u32>,
         ///When the campaign ends (UTC).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -743,7 +748,11 @@ pub mod types {
     pub struct CampaignV2 {
         ///Reduced price during the campaign, in minor units; shown in the app.
         #[serde(rename = "campaignPrice")]
-        pub campaign_price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub campaign_price: u32,
         ///When the campaign ends (UTC).
         pub end: ::chrono::DateTime<::chrono::offset::Utc>,
     }
@@ -968,10 +977,10 @@ pub mod types {
     pub struct CaptureRequestV3 {
         ///Amount to capture, in minor units (øre for NOK and DKK, cent for EUR).
         #[serde(
-            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: i32,
+        pub amount: u32,
         ///No longer used; the description given when the charge was created applies.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<CaptureRequestV3Description>,
@@ -1048,11 +1057,15 @@ pub mod types {
         )]
         pub agreement_id: ::std::option::Option<::std::string::String>,
         ///Amount in minor units.
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         ///Text shown to the customer.
         pub description: ::std::string::String,
         ///Due date, as YYYY-MM-DD.
-        pub due: ::std::string::String,
+        pub due: ::chrono::naive::NaiveDate,
         ///Merchant's own ID for the charge.
         #[serde(
             rename = "externalId",
@@ -1199,7 +1212,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ChargeEvent {
         ///Amount the operation concerned, in minor units.
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         ///Kind of operation.
         pub event: ChargeEventEvent,
         ///Idempotency key used for the operation.
@@ -1329,10 +1346,18 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ChargeResponseV2 {
         ///Amount to charge, in minor units (øre).
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         ///Total refunded so far, in minor units.
         #[serde(rename = "amountRefunded")]
-        pub amount_refunded: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount_refunded: u32,
         ///Text of the charge.
         pub description: ::std::string::String,
         ///Due date of the charge.
@@ -1552,7 +1577,11 @@ pub mod types {
         #[serde(rename = "agreementId")]
         pub agreement_id: ::std::string::String,
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         pub currency: CurrencyV3,
         ///Text of the charge.
         pub description: ::std::string::String,
@@ -1590,7 +1619,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
         )]
-        pub retry_days: i32,
+        pub retry_days: u32,
         pub status: ChargeStatus,
         pub summary: ChargeSummary,
         ///Payment transaction ID; empty until the charge is CHARGED.
@@ -2009,11 +2038,23 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ChargeSummary {
         ///Total cancelled, in minor units.
-        pub cancelled: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub cancelled: u32,
         ///Total captured or charged so far, in minor units (øre or cent).
-        pub captured: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub captured: u32,
         ///Total refunded so far, in minor units.
-        pub refunded: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub refunded: u32,
     }
     impl ChargeSummary {
         pub fn builder() -> builder::ChargeSummary {
@@ -2223,14 +2264,14 @@ pub mod types {
         pub agreement_id: ::std::string::String,
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
         #[serde(
-            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: i32,
+        pub amount: u32,
         ///Text shown to the customer in the app.
         pub description: CreateChargeAsyncV3Description,
         ///Date the charge is processed, as YYYY-MM-DD: charged on that date for DIRECT_CAPTURE, reserved on that date for RESERVE_CAPTURE. At least two days ahead in production and one day ahead in test.
-        pub due: ::std::string::String,
+        pub due: ::chrono::naive::NaiveDate,
         ///Merchant's own ID for the charge, shown instead of the order ID in settlement reports. Unlike `orderId` it need not be unique.
         #[serde(
             rename = "externalId",
@@ -2246,7 +2287,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
         )]
-        pub retry_days: i32,
+        pub retry_days: u32,
         #[serde(rename = "transactionType")]
         pub transaction_type: TransactionType,
     }
@@ -2569,15 +2610,15 @@ pub mod types {
     pub struct CreateChargeV2 {
         ///Amount to charge, in minor units (øre).
         #[serde(
-            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: i32,
+        pub amount: u32,
         pub currency: Currency,
         ///Text shown to the customer in the app.
         pub description: CreateChargeV2Description,
         ///Date the charge is processed, as YYYY-MM-DD.
-        pub due: ::std::string::String,
+        pub due: ::chrono::naive::NaiveDate,
         ///Optional (recommended) ID to use as the charge ID; generated when left out.
         #[serde(
             rename = "orderId",
@@ -2590,7 +2631,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 0 }, { 14 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 0 }, { 14 }>"
         )]
-        pub retry_days: i32,
+        pub retry_days: u32,
     }
     impl CreateChargeV2 {
         pub fn builder() -> builder::CreateChargeV2 {
@@ -2718,15 +2759,15 @@ pub mod types {
     pub struct CreateChargeV3 {
         ///Amount to charge, in minor units (øre for NOK and DKK, cent for EUR).
         #[serde(
-            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: i32,
+        pub amount: u32,
         ///Text shown to the customer in the app.
         pub description: CreateChargeV3Description,
         ///Date the charge is processed, as YYYY-MM-DD: charged on that date for DIRECT_CAPTURE, reserved on that date for RESERVE_CAPTURE. At least two days ahead in production and one day ahead in test. Needed for RECURRING charges only.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub due: ::std::option::Option<::std::string::String>,
+        pub due: ::std::option::Option<::chrono::naive::NaiveDate>,
         ///Merchant's own ID for the charge, shown instead of the order ID in settlement reports. Unlike `orderId` it need not be unique.
         #[serde(
             rename = "externalId",
@@ -2749,7 +2790,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 14 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 14 }>"
         )]
-        pub retry_days: ::std::option::Option<i32>,
+        pub retry_days: ::std::option::Option<u32>,
         #[serde(rename = "transactionType")]
         pub transaction_type: TransactionType,
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
@@ -3316,7 +3357,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
         )]
-        pub interval_count: ::std::num::NonZeroU32,
+        pub interval_count: u32,
         ///Set to true when the request comes from a mobile app: the response then gives an app deep link instead of a landing page URL, and the URLs sent are not checked as web URLs.
         #[serde(rename = "isApp", default)]
         pub is_app: bool,
@@ -3327,7 +3368,11 @@ pub mod types {
         #[serde(rename = "merchantRedirectUrl")]
         pub merchant_redirect_url: DraftAgreementV2MerchantRedirectUrl,
         ///Price of the agreement in minor units (øre).
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Longer product description.
         #[serde(
             rename = "productDescription",
@@ -4225,7 +4270,11 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub explanation: ::std::option::Option<::std::string::String>,
         ///Price until the event, in minor units.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: EventCampaignResponseV3Type,
@@ -4308,7 +4357,11 @@ pub mod types {
         #[serde(rename = "eventText")]
         pub event_text: ::std::string::String,
         ///Price until the event, in minor units; shown in the app.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: EventCampaignV3Type,
@@ -4476,7 +4529,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct InitialChargeV2 {
         ///Amount to pay or reserve before the agreement starts, in minor units.
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         pub currency: Currency,
         ///Text shown to the customer in the app.
         pub description: ::std::string::String,
@@ -4555,7 +4612,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct InitialChargeV3 {
         ///Amount to pay or reserve before the agreement starts, in minor units.
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         ///Text shown to the customer in the app.
         pub description: ::std::string::String,
         ///Merchant's own ID for the charge.
@@ -4860,7 +4921,11 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub explanation: ::std::option::Option<::std::string::String>,
         ///Reduced price during the campaign, in minor units.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: LegacyCampaignResponseV3Type,
@@ -4942,7 +5007,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyPricingResponse {
         ///Fixed price in minor units.
-        pub amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub amount: u32,
         pub currency: CurrencyV3,
         ///Pricing model.
         #[serde(rename = "type")]
@@ -5029,10 +5098,10 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         #[serde(
             default,
-            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 0 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 0 }, { 2147483647 }>"
         )]
-        pub price: ::std::option::Option<i32>,
+        pub price: ::std::option::Option<u32>,
         ///Longer product description.
         #[serde(
             rename = "productDescription",
@@ -5060,7 +5129,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
-        pub suggested_max_amount: ::std::option::Option<i32>,
+        pub suggested_max_amount: ::std::option::Option<u32>,
     }
     impl PatchAgreementV2 {
         pub fn builder() -> builder::PatchAgreementV2 {
@@ -5617,7 +5686,11 @@ pub mod types {
         pub explanation: ::std::option::Option<::std::string::String>,
         pub period: TimePeriod,
         ///Price for the campaign period, in minor units.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: PeriodCampaignResponseV3Type,
@@ -5696,7 +5769,11 @@ pub mod types {
     pub struct PeriodCampaignV3 {
         pub period: TimePeriod,
         ///Price for the campaign period, in minor units; shown in the app.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: PeriodCampaignV3Type,
@@ -5766,7 +5843,11 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub explanation: ::std::option::Option<::std::string::String>,
         ///Reduced price during the campaign, in minor units.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: PriceCampaignResponseV3Type,
@@ -5845,7 +5926,11 @@ pub mod types {
         ///When the campaign ends (UTC).
         pub end: ::std::string::String,
         ///Reduced price during the campaign, in minor units; shown in the app.
-        pub price: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub price: u32,
         ///Kind of campaign.
         #[serde(rename = "type")]
         pub type_: PriceCampaignV3Type,
@@ -5913,10 +5998,10 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         #[serde(
             default,
-            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: ::std::option::Option<i32>,
+        pub amount: ::std::option::Option<u32>,
         pub currency: CurrencyV3,
         ///Maximum amount suggested to the customer, in minor units; required for VARIABLE pricing.
         #[serde(
@@ -5928,7 +6013,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
-        pub suggested_max_amount: ::std::option::Option<i32>,
+        pub suggested_max_amount: ::std::option::Option<u32>,
         ///Pricing model; decides which other fields are required.
         #[serde(rename = "type", default = "defaults::pricing_request_type")]
         pub type_: PricingRequestType,
@@ -6026,10 +6111,10 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         #[serde(
             default,
-            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: ::std::option::Option<i32>,
+        pub amount: ::std::option::Option<u32>,
         ///New suggested maximum in minor units; only for VARIABLE pricing.
         #[serde(
             rename = "suggestedMaxAmount",
@@ -6040,7 +6125,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { 100 }, { 2000000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { 100 }, { 2000000 }>"
         )]
-        pub suggested_max_amount: ::std::option::Option<i32>,
+        pub suggested_max_amount: ::std::option::Option<u32>,
     }
     impl PricingUpdateRequest {
         pub fn builder() -> builder::PricingUpdateRequest {
@@ -6177,10 +6262,10 @@ pub mod types {
     pub struct RefundRequest {
         ///Amount to refund, in minor units (øre for NOK and DKK, cent for EUR).
         #[serde(
-            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { i64::MAX }>",
-            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { i64::MAX }>"
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2147483647 }>"
         )]
-        pub amount: i32,
+        pub amount: u32,
         ///Text about the refund, shown in the customer's app.
         pub description: RefundRequestDescription,
     }
@@ -6251,7 +6336,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 1 }, { 31 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 1 }, { 31 }>"
         )]
-        pub count: ::std::num::NonZeroU32,
+        pub count: u32,
         ///Unit of time.
         pub unit: TimePeriodUnit,
     }
@@ -6544,10 +6629,19 @@ pub mod types {
             rename = "maxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub max_amount: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub max_amount: ::std::option::Option<u32>,
         ///Maximum amount suggested to the customer, in minor units.
         #[serde(rename = "suggestedMaxAmount")]
-        pub suggested_max_amount: i32,
+        #[serde(
+            deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub suggested_max_amount: u32,
         ///Pricing model.
         #[serde(rename = "type")]
         pub type_: VariableAmountPricingResponseType,
@@ -6625,13 +6719,23 @@ pub mod types {
             rename = "maxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub max_amount: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub max_amount: ::std::option::Option<u32>,
         ///Maximum amount suggested to the customer, in minor units.
         #[serde(
             rename = "suggestedMaxAmount",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub suggested_max_amount: ::std::option::Option<i32>,
+        #[serde(
+            default,
+            deserialize_with = "::vipps_core::hooks::range::deserialize_option::<_, _, { i64::MIN }, { 2147483647 }>",
+            serialize_with = "::vipps_core::hooks::range::serialize_option::<_, _, { i64::MIN }, { 2147483647 }>"
+        )]
+        pub suggested_max_amount: ::std::option::Option<u32>,
     }
     impl VariableAmountResponseV2 {
         pub fn builder() -> builder::VariableAmountResponseV2 {
@@ -6647,7 +6751,7 @@ pub mod types {
             deserialize_with = "::vipps_core::hooks::range::deserialize::<_, _, { 100 }, { 2000000 }>",
             serialize_with = "::vipps_core::hooks::range::serialize::<_, _, { 100 }, { 2000000 }>"
         )]
-        pub suggested_max_amount: i32,
+        pub suggested_max_amount: u32,
     }
     impl VariableAmountV2 {
         pub fn builder() -> builder::VariableAmountV2 {
@@ -6716,15 +6820,12 @@ pub mod types {
                 ::std::string::String,
             >,
             interval: ::std::result::Result<super::Interval, ::std::string::String>,
-            interval_count: ::std::result::Result<
-                ::std::num::NonZeroU32,
-                ::std::string::String,
-            >,
+            interval_count: ::std::result::Result<u32, ::std::string::String>,
             merchant_agreement_url: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             product_description: ::std::result::Result<
                 super::AgreementResponseV2ProductDescription,
                 ::std::string::String,
@@ -6838,7 +6939,7 @@ pub mod types {
             }
             pub fn interval_count<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.interval_count = value
@@ -6868,7 +6969,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -7593,7 +7694,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct CampaignResponseV2 {
             campaign_price: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             end: ::std::result::Result<
@@ -7617,7 +7718,7 @@ pub mod types {
         impl CampaignResponseV2 {
             pub fn campaign_price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign_price = value
@@ -7696,7 +7797,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct CampaignV2 {
-            campaign_price: ::std::result::Result<i32, ::std::string::String>,
+            campaign_price: ::std::result::Result<u32, ::std::string::String>,
             end: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -7715,7 +7816,7 @@ pub mod types {
         impl CampaignV2 {
             pub fn campaign_price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.campaign_price = value
@@ -7761,7 +7862,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct CaptureRequestV3 {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 ::std::option::Option<super::CaptureRequestV3Description>,
                 ::std::string::String,
@@ -7778,7 +7879,7 @@ pub mod types {
         impl CaptureRequestV3 {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -7834,12 +7935,15 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
             >,
-            due: ::std::result::Result<::std::string::String, ::std::string::String>,
+            due: ::std::result::Result<
+                ::chrono::naive::NaiveDate,
+                ::std::string::String,
+            >,
             external_id: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -7888,7 +7992,7 @@ pub mod types {
             }
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -7912,7 +8016,7 @@ pub mod types {
             }
             pub fn due<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
                 T::Error: ::std::fmt::Display,
             {
                 self.due = value
@@ -8019,7 +8123,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct ChargeEvent {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             event: ::std::result::Result<super::ChargeEventEvent, ::std::string::String>,
             idempotency_key: ::std::result::Result<
                 ::std::string::String,
@@ -8047,7 +8151,7 @@ pub mod types {
         impl ChargeEvent {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -8188,8 +8292,8 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct ChargeResponseV2 {
-            amount: ::std::result::Result<i32, ::std::string::String>,
-            amount_refunded: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
+            amount_refunded: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -8237,7 +8341,7 @@ pub mod types {
         impl ChargeResponseV2 {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -8249,7 +8353,7 @@ pub mod types {
             }
             pub fn amount_refunded<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount_refunded = value
@@ -8417,7 +8521,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             currency: ::std::result::Result<super::CurrencyV3, ::std::string::String>,
             description: ::std::result::Result<
                 ::std::string::String,
@@ -8445,7 +8549,7 @@ pub mod types {
             >,
             history: ::std::result::Result<super::ChargeHistory, ::std::string::String>,
             id: ::std::result::Result<super::ChargeResponseV3Id, ::std::string::String>,
-            retry_days: ::std::result::Result<i32, ::std::string::String>,
+            retry_days: ::std::result::Result<u32, ::std::string::String>,
             status: ::std::result::Result<super::ChargeStatus, ::std::string::String>,
             summary: ::std::result::Result<super::ChargeSummary, ::std::string::String>,
             transaction_id: ::std::result::Result<
@@ -8500,7 +8604,7 @@ pub mod types {
             }
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -8630,7 +8734,7 @@ pub mod types {
             }
             pub fn retry_days<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_days = value
@@ -8771,9 +8875,9 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct ChargeSummary {
-            cancelled: ::std::result::Result<i32, ::std::string::String>,
-            captured: ::std::result::Result<i32, ::std::string::String>,
-            refunded: ::std::result::Result<i32, ::std::string::String>,
+            cancelled: ::std::result::Result<u32, ::std::string::String>,
+            captured: ::std::result::Result<u32, ::std::string::String>,
+            refunded: ::std::result::Result<u32, ::std::string::String>,
         }
         impl ::std::default::Default for ChargeSummary {
             fn default() -> Self {
@@ -8787,7 +8891,7 @@ pub mod types {
         impl ChargeSummary {
             pub fn cancelled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.cancelled = value
@@ -8799,7 +8903,7 @@ pub mod types {
             }
             pub fn captured<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.captured = value
@@ -8811,7 +8915,7 @@ pub mod types {
             }
             pub fn refunded<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.refunded = value
@@ -8849,12 +8953,15 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 super::CreateChargeAsyncV3Description,
                 ::std::string::String,
             >,
-            due: ::std::result::Result<::std::string::String, ::std::string::String>,
+            due: ::std::result::Result<
+                ::chrono::naive::NaiveDate,
+                ::std::string::String,
+            >,
             external_id: ::std::result::Result<
                 ::std::option::Option<super::CreateChargeAsyncV3ExternalId>,
                 ::std::string::String,
@@ -8863,7 +8970,7 @@ pub mod types {
                 super::CreateChargeAsyncV3OrderId,
                 ::std::string::String,
             >,
-            retry_days: ::std::result::Result<i32, ::std::string::String>,
+            retry_days: ::std::result::Result<u32, ::std::string::String>,
             transaction_type: ::std::result::Result<
                 super::TransactionType,
                 ::std::string::String,
@@ -8900,7 +9007,7 @@ pub mod types {
             }
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -8924,7 +9031,7 @@ pub mod types {
             }
             pub fn due<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
                 T::Error: ::std::fmt::Display,
             {
                 self.due = value
@@ -8963,7 +9070,7 @@ pub mod types {
             }
             pub fn retry_days<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_days = value
@@ -9027,18 +9134,21 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct CreateChargeV2 {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             currency: ::std::result::Result<super::Currency, ::std::string::String>,
             description: ::std::result::Result<
                 super::CreateChargeV2Description,
                 ::std::string::String,
             >,
-            due: ::std::result::Result<::std::string::String, ::std::string::String>,
+            due: ::std::result::Result<
+                ::chrono::naive::NaiveDate,
+                ::std::string::String,
+            >,
             order_id: ::std::result::Result<
                 ::std::option::Option<super::CreateChargeV2OrderId>,
                 ::std::string::String,
             >,
-            retry_days: ::std::result::Result<i32, ::std::string::String>,
+            retry_days: ::std::result::Result<u32, ::std::string::String>,
         }
         impl ::std::default::Default for CreateChargeV2 {
             fn default() -> Self {
@@ -9055,7 +9165,7 @@ pub mod types {
         impl CreateChargeV2 {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -9091,7 +9201,7 @@ pub mod types {
             }
             pub fn due<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
                 T::Error: ::std::fmt::Display,
             {
                 self.due = value
@@ -9118,7 +9228,7 @@ pub mod types {
             }
             pub fn retry_days<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_days = value
@@ -9163,13 +9273,13 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct CreateChargeV3 {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 super::CreateChargeV3Description,
                 ::std::string::String,
             >,
             due: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
             >,
             external_id: ::std::result::Result<
@@ -9181,7 +9291,7 @@ pub mod types {
                 ::std::string::String,
             >,
             retry_days: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             transaction_type: ::std::result::Result<
@@ -9212,7 +9322,7 @@ pub mod types {
         impl CreateChargeV3 {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -9236,7 +9346,7 @@ pub mod types {
             }
             pub fn due<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
                 T::Error: ::std::fmt::Display,
             {
                 self.due = value
@@ -9279,7 +9389,7 @@ pub mod types {
             }
             pub fn retry_days<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_days = value
@@ -9622,10 +9732,7 @@ pub mod types {
                 ::std::string::String,
             >,
             interval: ::std::result::Result<super::Interval, ::std::string::String>,
-            interval_count: ::std::result::Result<
-                ::std::num::NonZeroU32,
-                ::std::string::String,
-            >,
+            interval_count: ::std::result::Result<u32, ::std::string::String>,
             is_app: ::std::result::Result<bool, ::std::string::String>,
             merchant_agreement_url: ::std::result::Result<
                 super::DraftAgreementV2MerchantAgreementUrl,
@@ -9635,7 +9742,7 @@ pub mod types {
                 super::DraftAgreementV2MerchantRedirectUrl,
                 ::std::string::String,
             >,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             product_description: ::std::result::Result<
                 ::std::option::Option<super::DraftAgreementV2ProductDescription>,
                 ::std::string::String,
@@ -9755,7 +9862,7 @@ pub mod types {
             }
             pub fn interval_count<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.interval_count = value
@@ -9809,7 +9916,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -10669,7 +10776,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::EventCampaignResponseV3Type,
                 ::std::string::String,
@@ -10728,7 +10835,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -10793,7 +10900,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::EventCampaignV3Type,
                 ::std::string::String,
@@ -10836,7 +10943,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -11057,7 +11164,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct InitialChargeV2 {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             currency: ::std::result::Result<super::Currency, ::std::string::String>,
             description: ::std::result::Result<
                 ::std::string::String,
@@ -11088,7 +11195,7 @@ pub mod types {
         impl InitialChargeV2 {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -11184,7 +11291,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct InitialChargeV3 {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -11218,7 +11325,7 @@ pub mod types {
         impl InitialChargeV3 {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -11475,7 +11582,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::LegacyCampaignResponseV3Type,
                 ::std::string::String,
@@ -11521,7 +11628,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -11576,7 +11683,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct LegacyPricingResponse {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             currency: ::std::result::Result<super::CurrencyV3, ::std::string::String>,
             type_: ::std::result::Result<
                 super::LegacyPricingResponseType,
@@ -11595,7 +11702,7 @@ pub mod types {
         impl LegacyPricingResponse {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -11664,7 +11771,7 @@ pub mod types {
                 ::std::string::String,
             >,
             price: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             product_description: ::std::result::Result<
@@ -11680,7 +11787,7 @@ pub mod types {
                 ::std::string::String,
             >,
             suggested_max_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
         }
@@ -11731,7 +11838,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -11788,7 +11895,7 @@ pub mod types {
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
@@ -12088,7 +12195,7 @@ pub mod types {
                 ::std::string::String,
             >,
             period: ::std::result::Result<super::TimePeriod, ::std::string::String>,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::PeriodCampaignResponseV3Type,
                 ::std::string::String,
@@ -12147,7 +12254,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -12205,7 +12312,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PeriodCampaignV3 {
             period: ::std::result::Result<super::TimePeriod, ::std::string::String>,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::PeriodCampaignV3Type,
                 ::std::string::String,
@@ -12235,7 +12342,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -12289,7 +12396,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::PriceCampaignResponseV3Type,
                 ::std::string::String,
@@ -12335,7 +12442,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -12391,7 +12498,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PriceCampaignV3 {
             end: ::std::result::Result<::std::string::String, ::std::string::String>,
-            price: ::std::result::Result<i32, ::std::string::String>,
+            price: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::PriceCampaignV3Type,
                 ::std::string::String,
@@ -12421,7 +12528,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -12468,12 +12575,12 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PricingRequest {
             amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             currency: ::std::result::Result<super::CurrencyV3, ::std::string::String>,
             suggested_max_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             type_: ::std::result::Result<
@@ -12494,7 +12601,7 @@ pub mod types {
         impl PricingRequest {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -12519,7 +12626,7 @@ pub mod types {
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
@@ -12582,11 +12689,11 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PricingUpdateRequest {
             amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             suggested_max_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
         }
@@ -12601,7 +12708,7 @@ pub mod types {
         impl PricingUpdateRequest {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -12614,7 +12721,7 @@ pub mod types {
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
@@ -12661,7 +12768,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct RefundRequest {
-            amount: ::std::result::Result<i32, ::std::string::String>,
+            amount: ::std::result::Result<u32, ::std::string::String>,
             description: ::std::result::Result<
                 super::RefundRequestDescription,
                 ::std::string::String,
@@ -12678,7 +12785,7 @@ pub mod types {
         impl RefundRequest {
             pub fn amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.amount = value
@@ -12722,7 +12829,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct TimePeriod {
-            count: ::std::result::Result<::std::num::NonZeroU32, ::std::string::String>,
+            count: ::std::result::Result<u32, ::std::string::String>,
             unit: ::std::result::Result<super::TimePeriodUnit, ::std::string::String>,
         }
         impl ::std::default::Default for TimePeriod {
@@ -12736,7 +12843,7 @@ pub mod types {
         impl TimePeriod {
             pub fn count<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.count = value
@@ -12883,10 +12990,10 @@ pub mod types {
         pub struct VariableAmountPricingResponse {
             currency: ::std::result::Result<super::CurrencyV3, ::std::string::String>,
             max_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
-            suggested_max_amount: ::std::result::Result<i32, ::std::string::String>,
+            suggested_max_amount: ::std::result::Result<u32, ::std::string::String>,
             type_: ::std::result::Result<
                 super::VariableAmountPricingResponseType,
                 ::std::string::String,
@@ -12919,7 +13026,7 @@ pub mod types {
             }
             pub fn max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_amount = value
@@ -12934,7 +13041,7 @@ pub mod types {
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
@@ -12992,11 +13099,11 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct VariableAmountResponseV2 {
             max_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             suggested_max_amount: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
         }
@@ -13011,7 +13118,7 @@ pub mod types {
         impl VariableAmountResponseV2 {
             pub fn max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_amount = value
@@ -13026,7 +13133,7 @@ pub mod types {
             }
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
@@ -13074,7 +13181,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct VariableAmountV2 {
-            suggested_max_amount: ::std::result::Result<i32, ::std::string::String>,
+            suggested_max_amount: ::std::result::Result<u32, ::std::string::String>,
         }
         impl ::std::default::Default for VariableAmountV2 {
             fn default() -> Self {
@@ -13088,7 +13195,7 @@ pub mod types {
         impl VariableAmountV2 {
             pub fn suggested_max_amount<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.suggested_max_amount = value
@@ -15311,8 +15418,8 @@ pub mod builder {
     pub struct ListAgreementsV3<'a> {
         client: &'a super::Client,
         created_after: Result<Option<i64>, String>,
-        page_number: Result<Option<::std::num::NonZeroU32>, String>,
-        page_size: Result<Option<::std::num::NonZeroU32>, String>,
+        page_number: Result<Option<u32>, String>,
+        page_size: Result<Option<u32>, String>,
         status: Result<Option<types::AgreementStatus>, String>,
     }
     impl<'a> ListAgreementsV3<'a> {
@@ -15340,39 +15447,27 @@ pub mod builder {
         }
         pub fn page_number<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-            <V as std::convert::TryInto<
-                ::std::num::NonZeroU32,
-            >>::Error: ::std::fmt::Display,
+            V: std::convert::TryInto<u32>,
+            <V as std::convert::TryInto<u32>>::Error: ::std::fmt::Display,
         {
             self.page_number = value
                 .try_into()
                 .map(Some)
                 .map_err(|e| {
-                    format!(
-                        "{}: {}",
-                        "conversion to `:: std :: num :: NonZeroU32` for page_number failed",
-                        e
-                    )
+                    format!("{}: {}", "conversion to `u32` for page_number failed", e)
                 });
             self
         }
         pub fn page_size<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-            <V as std::convert::TryInto<
-                ::std::num::NonZeroU32,
-            >>::Error: ::std::fmt::Display,
+            V: std::convert::TryInto<u32>,
+            <V as std::convert::TryInto<u32>>::Error: ::std::fmt::Display,
         {
             self.page_size = value
                 .try_into()
                 .map(Some)
                 .map_err(|e| {
-                    format!(
-                        "{}: {}",
-                        "conversion to `:: std :: num :: NonZeroU32` for page_size failed",
-                        e
-                    )
+                    format!("{}: {}", "conversion to `u32` for page_size failed", e)
                 });
             self
         }

@@ -68,10 +68,10 @@ struct Payment {
     psp_reference: String,
     amount: Amount,
     state: PaymentState,
-    authorized: i64,
-    captured: i64,
-    refunded: i64,
-    cancelled: i64,
+    authorized: u64,
+    captured: u64,
+    refunded: u64,
+    cancelled: u64,
     expires_at: DateTime<Utc>,
     token: String,
     phone_number: Option<String>,
@@ -81,11 +81,11 @@ struct Payment {
 }
 
 impl Payment {
-    fn amount_of(&self, value: i64) -> Amount {
+    fn amount_of(&self, value: u64) -> Amount {
         Amount { currency: self.amount.currency.clone(), value }
     }
 
-    fn record(&mut self, name: PaymentEventName, value: i64, key: Option<&str>, at: DateTime<Utc>) {
+    fn record(&mut self, name: PaymentEventName, value: u64, key: Option<&str>, at: DateTime<Utc>) {
         let event = PaymentEvent {
             amount: self.amount_of(value),
             idempotency_key: key.and_then(|k| k.parse().ok()),
@@ -318,7 +318,7 @@ async fn events(
 }
 
 /// Checks a modification's amount against what is open (`open`), naming the field at fault.
-fn check_amount(payment: &Payment, amount: &Amount, open: i64, what: &str) -> ApiResult<()> {
+fn check_amount(payment: &Payment, amount: &Amount, open: u64, what: &str) -> ApiResult<()> {
     if amount.currency != payment.amount.currency {
         return Err(ApiError::invalid(
             "modificationAmount.currency",
@@ -357,7 +357,7 @@ async fn cancel(
             }
             PaymentState::Authorized => {
                 let release = p.authorized - p.captured - p.cancelled;
-                if release <= 0 {
+                if release == 0 {
                     return Err(ApiError::conflict(
                         "nothing is left to cancel: the whole amount is captured or cancelled",
                     ));

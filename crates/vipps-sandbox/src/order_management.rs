@@ -207,16 +207,17 @@ fn check_image(image: &Image) -> ApiResult<()> {
     Ok(())
 }
 
-fn non_negative(field: String, value: Option<i64>) -> ApiResult<()> {
-    match value {
+/// Signed or not: the document bounds some of these fields and not others.
+fn non_negative<T: Copy + Into<i128>>(field: String, value: Option<T>) -> ApiResult<()> {
+    match value.map(Into::into) {
         Some(v) if v < 0 => Err(ApiError::invalid(field, "must not be negative")),
         _ => Ok(()),
     }
 }
 
-fn in_range(field: String, value: Option<i64>, max: i64) -> ApiResult<()> {
-    match value {
-        Some(v) if !(0..=max).contains(&v) => Err(ApiError::invalid(field, format!("must be between 0 and {max}"))),
+fn in_range<T: Copy + Into<i128>>(field: String, value: Option<T>, max: i64) -> ApiResult<()> {
+    match value.map(Into::into) {
+        Some(v) if !(0..=i128::from(max)).contains(&v) => Err(ApiError::invalid(field, format!("must be between 0 and {max}"))),
         _ => Ok(()),
     }
 }

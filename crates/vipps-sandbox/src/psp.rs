@@ -267,8 +267,8 @@ async fn force_approve(
     Ok(StatusCode::OK)
 }
 
-fn to_i32(v: i64) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
 fn details_of(id: &str, p: &Payment) -> PaymentDetailsRepresentation {
@@ -277,10 +277,10 @@ fn details_of(id: &str, p: &Payment) -> PaymentDetailsRepresentation {
         psp_transaction_id: Some(id.to_owned()),
         transaction_log_history: p.log.clone(),
         transaction_summary: Some(TransactionSummary {
-            captured_amount: Some(to_i32(p.captured)),
-            refunded_amount: Some(to_i32(p.refunded)),
-            remaining_amount_to_capture: Some(to_i32(p.open_to_capture())),
-            remaining_amount_to_refund: Some(to_i32(p.open_to_refund())),
+            captured_amount: Some(to_u32(p.captured)),
+            refunded_amount: Some(to_u32(p.refunded)),
+            remaining_amount_to_capture: Some(to_u32(p.open_to_capture())),
+            remaining_amount_to_refund: Some(to_u32(p.open_to_refund())),
         }),
     }
 }

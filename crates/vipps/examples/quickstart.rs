@@ -130,7 +130,7 @@ async fn run() -> Result<()> {
                 .amount(29_900)
                 .currency(CurrencyV3::Nok),
         )
-        .interval(TimePeriod::builder().unit(TimePeriodUnit::Month).count(1u32))
+        .interval(TimePeriod::builder().unit(TimePeriodUnit::Month).count(1))
         .initial_charge(
             InitialChargeV3::builder()
                 .amount(29_900)
@@ -244,9 +244,7 @@ async fn run() -> Result<()> {
     );
 
     // 7. Next month's charge, due in 30 days.
-    let due = (chrono::Utc::now() + chrono::Duration::days(30))
-        .date_naive()
-        .to_string();
+    let due = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
     let next = recurring
         .create_charge_v3()
         .agreement_id(&agreement_id)
@@ -254,7 +252,7 @@ async fn run() -> Result<()> {
             CreateChargeV3::builder()
                 .amount(29_900)
                 .description("Second month")
-                .due(due.clone())
+                .due(due)
                 .retry_days(5)
                 .transaction_type(TransactionType::DirectCapture),
         )

@@ -131,7 +131,7 @@ const PUBLIC_HOST: &str = "https://sandbox.vipps.invalid";
 const MAX_BATCH: usize = 2000;
 
 /// The smallest amount a charge, capture or refund may have, in minor units.
-const MIN_AMOUNT: i32 = 100;
+const MIN_AMOUNT: u32 = 100;
 
 pub(crate) fn routes() -> Router<AppState> {
     const CHARGE: &str = "/recurring/v3/agreements/{agreement_id}/charges/{charge_id}";
@@ -170,16 +170,15 @@ fn internal(what: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", what.to_string())
 }
 
-fn at_least_100(field: &str, amount: i32) -> ApiResult<()> {
+fn at_least_100(field: &str, amount: u32) -> ApiResult<()> {
     if amount < MIN_AMOUNT {
         return Err(ApiError::invalid(field, format!("must be at least {MIN_AMOUNT} (minor units), got {amount}")));
     }
     Ok(())
 }
 
-fn check_count(field: &str, count: std::num::NonZeroU32) -> ApiResult<u32> {
-    let count = count.get();
-    if count > 31 {
+fn check_count(field: &str, count: u32) -> ApiResult<u32> {
+    if !(1..=31).contains(&count) {
         return Err(ApiError::invalid(field, format!("must be between 1 and 31, got {count}")));
     }
     Ok(count)
@@ -276,7 +275,7 @@ async fn list_agreements(
 
 /// An initial charge that passed the checks.
 struct InitialCharge {
-    amount: i32,
+    amount: u32,
     description: String,
     transaction_type: rt::TransactionType,
     id: Option<rt::ChargeResponseV3Id>,
@@ -318,7 +317,7 @@ fn check_pricing(p: &rt::PricingRequest) -> ApiResult<Pricing> {
     }
 }
 
-fn check_suggested_max(field: &str, max: i32) -> ApiResult<()> {
+fn check_suggested_max(field: &str, max: u32) -> ApiResult<()> {
     if !(100..=2_000_000).contains(&max) {
         return Err(ApiError::invalid(field, format!("must be between 100 and 2000000, got {max}")));
     }
@@ -326,13 +325,6 @@ fn check_suggested_max(field: &str, max: i32) -> ApiResult<()> {
 }
 
 fn check_campaign(campaign: &rt::CampaignV3, now: DateTime<Utc>) -> ApiResult<Option<rt::CampaignResponseV3>> {
-    let non_negative = |price: i32| {
-        if price < 0 {
-            Err(ApiError::invalid("campaign.price", "must not be negative"))
-        } else {
-            Ok(price)
-        }
-    };
     Ok(match campaign {
         rt::CampaignV3::Variant0(None) | rt::CampaignV3::Variant1(None) | rt::CampaignV3::Variant2(None) => None,
         rt::CampaignV3::Variant0(Some(c)) => {
@@ -341,7 +333,7 @@ fn check_campaign(campaign: &rt::CampaignV3, now: DateTime<Utc>) -> ApiResult<Op
             Some(rt::CampaignResponseV3::PriceCampaignResponseV3(rt::PriceCampaignResponseV3 {
                 end,
                 explanation: None,
-                price: non_negative(c.price)?,
+                price: c.price,
                 type_: rt::PriceCampaignResponseV3Type::PriceCampaign,
             }))
         }
@@ -353,7 +345,7 @@ fn check_campaign(campaign: &rt::CampaignV3, now: DateTime<Utc>) -> ApiResult<Op
                 end: end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 explanation: None,
                 period: c.period.clone(),
-                price: non_negative(c.price)?,
+                price: c.price,
                 type_: rt::PeriodCampaignResponseV3Type::PeriodCampaign,
             }))
         }
@@ -362,7 +354,7 @@ fn check_campaign(campaign: &rt::CampaignV3, now: DateTime<Utc>) -> ApiResult<Op
                 event_date: c.event_date,
                 event_text: c.event_text.clone(),
                 explanation: None,
-                price: non_negative(c.price)?,
+                price: c.price,
                 type_: rt::EventCampaignResponseV3Type::EventCampaign,
             }))
         }
@@ -755,10 +747,10 @@ async fn force_accept(
 
 /// The fields of a new charge that passed the checks.
 struct NewCharge {
-    amount: i32,
+    amount: u32,
     description: String,
     due: NaiveDate,
-    retry_days: i32,
+    retry_days: u32,
     kind: rt::ChargeTypeV3,
     transaction_type: rt::TransactionType,
     id: Option<rt::ChargeResponseV3Id>,
@@ -768,18 +760,18 @@ struct NewCharge {
 /// Checks a new charge's fields: amount, due date and retry days by type, order id.
 #[allow(clippy::too_many_arguments)]
 fn check_charge(
-    amount: i32,
+    amount: u32,
     description: &str,
     transaction_type: rt::TransactionType,
     kind: rt::ChargeCreationTypeV3,
-    due: Option<&str>,
-    retry_days: Option<i32>,
+    due: Option<NaiveDate>,
+    retry_days: Option<u32>,
     order_id: Option<&str>,
     external_id: Option<&str>,
     today: NaiveDate,
 ) -> ApiResult<NewCharge> {
     at_least_100("amount", amount)?;
-    let check_retry = |days: i32| {
+    let check_retry = |days: u32| {
         if (0..=14).contains(&days) {
             Ok(days)
         } else {
@@ -788,8 +780,7 @@ fn check_charge(
     };
     let (due, retry_days, kind) = match kind {
         rt::ChargeCreationTypeV3::Recurring => {
-            let text = due.ok_or_else(|| ApiError::invalid("due", "required for RECURRING charges"))?;
-            let due = parse_date(text).ok_or_else(|| ApiError::invalid("due", "must be a date as YYYY-MM-DD"))?;
+            let due = due.ok_or_else(|| ApiError::invalid("due", "required for RECURRING charges"))?;
             let earliest = today + Duration::days(1);
             if due < earliest {
                 return Err(ApiError::invalid(
@@ -900,7 +891,7 @@ async fn create_charge(
         &body.description,
         body.transaction_type,
         body.type_.unwrap_or_default(),
-        body.due.as_deref(),
+        body.due,
         body.retry_days,
         body.order_id.as_deref().map(String::as_str),
         body.external_id.as_deref().map(String::as_str),
@@ -933,11 +924,12 @@ async fn create_charges_async(
                 agreement_id: Some(c.agreement_id.clone()),
                 amount: c.amount,
                 description: c.description.to_string(),
-                due: c.due.clone(),
+                due: c.due,
                 external_id: c.external_id.as_ref().map(|e| e.to_string()),
                 order_id: rt::ChargeBatchItemDtoOrderId::try_from(c.order_id.to_string())
                     .map_err(|e| ApiError::invalid(format!("[{i}].orderId"), e.to_string()))?,
-                retry_days: c.retry_days,
+                retry_days: i32::try_from(c.retry_days)
+                    .map_err(|_| ApiError::invalid(format!("[{i}].retryDays"), "is too large"))?,
                 transaction_type: c.transaction_type.clone(),
             })
         })
@@ -952,7 +944,7 @@ async fn create_charges_async(
             &c.description,
             c.transaction_type.clone(),
             rt::ChargeCreationTypeV3::Recurring,
-            Some(&c.due),
+            Some(c.due),
             Some(c.retry_days),
             Some(&c.order_id),
             c.external_id.as_deref().map(String::as_str),

@@ -38,9 +38,9 @@ impl Clock {
 #[derive(Debug, Clone)]
 pub(crate) enum Pricing {
     /// A fixed price.
-    Legacy { currency: rt::CurrencyV3, amount: i32 },
+    Legacy { currency: rt::CurrencyV3, amount: u32 },
     /// The customer picks a maximum (`max`, set when the agreement is accepted).
-    Variable { currency: rt::CurrencyV3, suggested_max: i32, max: Option<i32> },
+    Variable { currency: rt::CurrencyV3, suggested_max: u32, max: Option<u32> },
 }
 
 impl Pricing {
@@ -92,30 +92,30 @@ pub(crate) struct Charge {
     /// Index into [`Store::agreements`].
     pub agreement: usize,
     pub created: DateTime<Utc>,
-    pub amount: i32,
+    pub amount: u32,
     pub currency: rt::CurrencyV3,
     pub description: String,
     pub due: NaiveDate,
-    pub retry_days: i32,
+    pub retry_days: u32,
     pub kind: rt::ChargeTypeV3,
     pub transaction_type: rt::TransactionType,
     pub external_id: rt::ChargeResponseV3ExternalId,
     pub transaction_id: rt::ChargeResponseV3TransactionId,
     pub status: rt::ChargeStatus,
-    pub captured: i32,
-    pub refunded: i32,
-    pub cancelled: i32,
+    pub captured: u32,
+    pub refunded: u32,
+    pub cancelled: u32,
     pub failure: Option<(rt::ChargeResponseV3FailureReason, &'static str)>,
     pub history: Vec<rt::ChargeEvent>,
 }
 
 impl Charge {
     /// The reserved amount neither captured nor released yet.
-    fn open(&self) -> i32 {
+    fn open(&self) -> u32 {
         self.amount - self.captured - self.cancelled
     }
 
-    fn event(&mut self, event: rt::ChargeEventEvent, amount: i32, key: &str, at: DateTime<Utc>) {
+    fn event(&mut self, event: rt::ChargeEventEvent, amount: u32, key: &str, at: DateTime<Utc>) {
         self.history.push(rt::ChargeEvent {
             amount,
             event,
@@ -500,7 +500,7 @@ impl Store {
     }
 
     /// Captures `amount` of RESERVE_CAPTURE charge `ci`.
-    pub(crate) fn capture(&mut self, ci: usize, amount: i32, key: &str, clock: Clock) -> ApiResult<()> {
+    pub(crate) fn capture(&mut self, ci: usize, amount: u32, key: &str, clock: Clock) -> ApiResult<()> {
         use rt::ChargeStatus as S;
         let c = &mut self.charges[ci];
         if c.transaction_type != rt::TransactionType::ReserveCapture {
@@ -527,7 +527,7 @@ impl Store {
     }
 
     /// Refunds `amount` of what charge `ci` has captured.
-    pub(crate) fn refund(&mut self, ci: usize, amount: i32, key: &str, clock: Clock) -> ApiResult<()> {
+    pub(crate) fn refund(&mut self, ci: usize, amount: u32, key: &str, clock: Clock) -> ApiResult<()> {
         use rt::ChargeStatus as S;
         let c = &mut self.charges[ci];
         let refundable = c.captured - c.refunded;

@@ -22,8 +22,8 @@ pub fn agreements(
             let items = client
                 .list_agreements_v3()
                 .status(status)
-                .page_number(std::num::NonZeroU32::new(page).expect("pages start at 1"))
-                .page_size(std::num::NonZeroU32::new(page_size).expect("clamped to 1.."))
+                .page_number(page)
+                .page_size(page_size)
                 .send()
                 .await?
                 .into_inner();
