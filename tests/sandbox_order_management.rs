@@ -271,7 +271,7 @@ async fn v3_categories_are_created_listed_read_shown_on_the_order_and_deleted() 
     assert_eq!(one.payment_type, Some(PaymentType::Ecom));
     assert_eq!(one.type_, Some(CategoryEnum::Ticket));
     assert_eq!(one.url.as_deref().map(String::as_str), Some("https://www.example.com/PaymentReference123"));
-    assert_eq!(one.image_id.as_deref().map(String::as_str), Some("ticket-image"));
+    assert_eq!(one.image_id.as_deref(), Some("ticket-image"));
 
     // The order shows the v3 category (ECOM is the `ecom` path type).
     let order = get_order(&vipps, "ecom", "PaymentReference123").await.unwrap();

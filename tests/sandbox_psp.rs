@@ -169,14 +169,14 @@ async fn a_payment_goes_from_initiation_through_reservation_and_captures_to_a_re
         .expect("initiated")
         .into_inner();
     assert_eq!(created.psp_transaction_id.as_deref(), Some("7686f7788898767977"));
-    assert_eq!(created.merchant_order_id.as_deref().map(String::as_str), Some("acme-shop-123-order123abc"));
+    assert_eq!(created.merchant_order_id.as_deref(), Some("acme-shop-123-order123abc"));
     let redirect = created.vipps_redirect_url.expect("a redirect URL");
     assert!(redirect.starts_with(sandbox.base_url()), "{redirect}");
     let token = token_of(&redirect);
 
     // Initiated: the customer has not accepted, so nothing can be captured yet.
     let d = details(&vipps, "7686f7788898767977").await.unwrap();
-    assert_eq!(d.merchant_order_id.as_deref().map(String::as_str), Some("acme-shop-123-order123abc"));
+    assert_eq!(d.merchant_order_id.as_deref(), Some("acme-shop-123-order123abc"));
     assert_eq!(totals(&d), (0, 0, 0, 0));
     assert!(d.transaction_log_history.is_empty());
 
@@ -424,7 +424,7 @@ async fn a_psp_transaction_id_or_merchant_order_id_can_be_used_once() {
 
     assert_eq!(payment_count(&sandbox), 1);
     let d = details(&vipps, "dup1").await.unwrap();
-    assert_eq!(d.merchant_order_id.as_deref().map(String::as_str), Some("order-dup-1"));
+    assert_eq!(d.merchant_order_id.as_deref(), Some("order-dup-1"));
 }
 
 #[tokio::test]

@@ -603,7 +603,7 @@ async fn updates_change_the_agreement_and_are_checked_against_its_pricing() {
         .expect("updated");
     let a = fetch_agreement(&vipps, &agreement_id).await;
     assert_eq!(a.product_description.as_deref().map(String::as_str), Some("Every article"));
-    assert_eq!(a.external_id.as_deref().map(String::as_str), Some("sub-42"));
+    assert_eq!(a.external_id.as_deref(), Some("sub-42"));
     assert_eq!(a.merchant_agreement_url, "https://example.com/my-subscription");
     assert!(matches!(a.pricing, PricingResponse::LegacyPricingResponse(ref p) if p.amount == 19900));
     assert_eq!(a.interval.count, Some(2));

@@ -231,6 +231,19 @@ pub const RULES: &[Rule] = &[
         apply: dates_by_example,
     },
     Rule {
+        name: "plain-response-ids",
+        reason: "The documents constrain the same identifier differently in each response \
+                 (Recurring's agreement id is a plain string in one, `maxLength: 36` in another), \
+                 so typify gave one id a different type on every response (`String`, \
+                 `AgreementResponseV3Id`, `DraftAgreementResponseV3ChargeId`) and a user could not \
+                 compare or pass them without conversions; a length the service outgrows would \
+                 also make a good answer unreadable. An id the service assigns needs no checking \
+                 by the client: in component schemas no request body reaches, a string property \
+                 named `id` or `…Id` loses its pattern and length bounds and is a `String` like \
+                 the path parameters it is passed to. Ids in requests keep their checks.",
+        apply: plain_response_ids,
+    },
+    Rule {
         name: "nullable-component-schemas",
         reason: "For a nullable component schema, typify emits a wrapper `Name(Option<…>)` and an \
                  inner type, and names both after the schema's `title` when it equals the schema \
@@ -951,6 +964,60 @@ fn dates_by_example(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
             map.insert("format".into(), Value::String("date".into()));
         }
     });
+    Ok(())
+}
+
+fn plain_response_ids(doc: &mut Value, _cx: &Context) -> Result<(), SpecError> {
+    const PREFIX: &str = "#/components/schemas/";
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(name) = map.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(PREFIX)) {
+                    out.push(name.replace("~1", "/").replace("~0", "~"));
+                }
+                map.values().for_each(|c| refs(c, out));
+            }
+            Value::Array(list) => list.iter().for_each(|c| refs(c, out)),
+            _ => {}
+        }
+    }
+    // Every component schema a request body reaches, directly or through other schemas.
+    let mut pending = Vec::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for item in paths.values() {
+            for method in METHODS {
+                if let Some(body) = item.get(*method).and_then(|op| op.get("requestBody")) {
+                    refs(body, &mut pending);
+                }
+            }
+        }
+    }
+    if let Some(bodies) = doc.pointer("/components/requestBodies") {
+        refs(bodies, &mut pending);
+    }
+    let mut requested = std::collections::HashSet::new();
+    while let Some(name) = pending.pop() {
+        if requested.insert(name.clone()) {
+            if let Some(schema) = doc.pointer(&format!("/components/schemas/{}", crate::error::escape(&name))) {
+                refs(schema, &mut pending);
+            }
+        }
+    }
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return Ok(()) };
+    for (_, schema) in schemas.iter_mut().filter(|(name, _)| !requested.contains(name.as_str())) {
+        walk_schemas(schema, "", &mut |_, map| {
+            let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) else { return };
+            for (property, p) in properties.iter_mut() {
+                let Some(p) = p.as_object_mut() else { continue };
+                let id = property == "id" || property.ends_with("Id");
+                if id && p.get("type").and_then(Value::as_str) == Some("string") && !p.contains_key("format") {
+                    for key in ["pattern", "minLength", "maxLength"] {
+                        p.remove(key);
+                    }
+                }
+            }
+        });
+    }
     Ok(())
 }
 

@@ -374,3 +374,20 @@ fn dates_by_example() {
     assert!(!code.contains("pub week: ::std::option::Option<::chrono"), "a pattern says what the string is");
     assert!(code.contains("pub at: ::std::option::Option<::std::string::String>"), "a date-time example is not a date");
 }
+
+#[test]
+fn plain_response_ids() {
+    let (file, text) = fixture("response-ids.yaml");
+    // Without the rule, the one agreement id is a `String` in one response and a newtype in
+    // the other.
+    let without = generate_source(&file, &text, &["plain-response-ids"]).unwrap();
+    assert!(without.contains("pub id: AgreementId,") && without.contains("pub agreement_id: ::std::string::String,"));
+    assert!(without.contains("pub charge_id: ::std::option::Option<DraftResponseChargeId>"));
+    let code = generate_source(&file, &text, &[]).unwrap();
+    assert!(code.contains("pub id: ::std::string::String,"), "{code}");
+    assert!(code.contains("pub charge_id: ::std::option::Option<::std::string::String>"), "{code}");
+    assert!(code.contains("pub uuid: ::std::option::Option<::uuid::Uuid>"), "a format stays: {code}");
+    assert!(code.contains("pub name: ::std::option::Option<AgreementName>"), "not an id: {code}");
+    // Ids in request bodies, also through another schema, keep their checks.
+    assert!(code.contains("pub order_id: DraftOrderId,") && code.contains("Option<ChargeExternalId>"), "{code}");
+}

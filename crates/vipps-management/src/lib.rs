@@ -702,7 +702,7 @@ The scheme has the form `business:<country code>:<type>`.*/
         pub partner_contact_name: ::std::option::Option<::std::string::String>,
         ///ID of the partner.
         #[serde(rename = "partnerId")]
-        pub partner_id: GetPartnerResponsePartnerId,
+        pub partner_id: ::std::string::String,
         ///The partner's status.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub status: ::std::option::Option<GetPartnerResponseStatus>,
@@ -772,68 +772,6 @@ The scheme has the form `business:<country code>:<type>`.*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    ///ID of the partner.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct GetPartnerResponsePartnerId(::std::string::String);
-    impl ::std::ops::Deref for GetPartnerResponsePartnerId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<GetPartnerResponsePartnerId> for ::std::string::String {
-        fn from(value: GetPartnerResponsePartnerId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for GetPartnerResponsePartnerId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 10usize {
-                return Err("longer than 10 characters".into());
-            }
-            if value.chars().count() < 3usize {
-                return Err("shorter than 3 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^\\d{3,10}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^\\d{3,10}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for GetPartnerResponsePartnerId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for GetPartnerResponsePartnerId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for GetPartnerResponsePartnerId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::vipps_core::hooks::digit_string(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The partner's status.
@@ -3845,7 +3783,7 @@ the business portal. It can be changed later on the business portal.*/
                 ::std::string::String,
             >,
             partner_id: ::std::result::Result<
-                super::GetPartnerResponsePartnerId,
+                ::std::string::String,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -3925,7 +3863,7 @@ the business portal. It can be changed later on the business portal.*/
             }
             pub fn partner_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::GetPartnerResponsePartnerId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.partner_id = value

@@ -707,9 +707,7 @@ pub mod types {
             rename = "merchantOrderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub merchant_order_id: ::std::option::Option<
-            PaymentDetailsRepresentationMerchantOrderId,
-        >,
+        pub merchant_order_id: ::std::option::Option<::std::string::String>,
         ///The PSP's globally unique reference for the transaction.
         #[serde(
             rename = "pspTransactionId",
@@ -732,67 +730,6 @@ pub mod types {
     impl PaymentDetailsRepresentation {
         pub fn builder() -> builder::PaymentDetailsRepresentation {
             Default::default()
-        }
-    }
-    ///Unique ID of the payment (a-z, A-Z, 0-9 and '-', at most 50).
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct PaymentDetailsRepresentationMerchantOrderId(::std::string::String);
-    impl ::std::ops::Deref for PaymentDetailsRepresentationMerchantOrderId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<PaymentDetailsRepresentationMerchantOrderId>
-    for ::std::string::String {
-        fn from(value: PaymentDetailsRepresentationMerchantOrderId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for PaymentDetailsRepresentationMerchantOrderId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 50usize {
-                return Err("longer than 50 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z0-9-]{1,50}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z0-9-]{1,50}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for PaymentDetailsRepresentationMerchantOrderId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for PaymentDetailsRepresentationMerchantOrderId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for PaymentDetailsRepresentationMerchantOrderId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Result of the PSP's payment attempt.
@@ -900,9 +837,7 @@ pub mod types {
             rename = "merchantOrderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub merchant_order_id: ::std::option::Option<
-            PaymentInitiationRepresentationMerchantOrderId,
-        >,
+        pub merchant_order_id: ::std::option::Option<::std::string::String>,
         ///The PSP's globally unique reference for the transaction.
         #[serde(
             rename = "pspTransactionId",
@@ -919,69 +854,6 @@ pub mod types {
     impl PaymentInitiationRepresentation {
         pub fn builder() -> builder::PaymentInitiationRepresentation {
             Default::default()
-        }
-    }
-    ///Unique ID of the payment (a-z, A-Z, 0-9 and '-', at most 50).
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct PaymentInitiationRepresentationMerchantOrderId(::std::string::String);
-    impl ::std::ops::Deref for PaymentInitiationRepresentationMerchantOrderId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<PaymentInitiationRepresentationMerchantOrderId>
-    for ::std::string::String {
-        fn from(value: PaymentInitiationRepresentationMerchantOrderId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for PaymentInitiationRepresentationMerchantOrderId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 50usize {
-                return Err("longer than 50 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z0-9-]{1,50}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z0-9-]{1,50}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str>
-    for PaymentInitiationRepresentationMerchantOrderId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for PaymentInitiationRepresentationMerchantOrderId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de>
-    for PaymentInitiationRepresentationMerchantOrderId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Kind of payment instrument sent to the PSP.
@@ -2492,9 +2364,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PaymentDetailsRepresentation {
             merchant_order_id: ::std::result::Result<
-                ::std::option::Option<
-                    super::PaymentDetailsRepresentationMerchantOrderId,
-                >,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             psp_transaction_id: ::std::result::Result<
@@ -2523,9 +2393,7 @@ pub mod types {
         impl PaymentDetailsRepresentation {
             pub fn merchant_order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    super::PaymentDetailsRepresentationMerchantOrderId,
-                >,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_order_id = value
@@ -2731,9 +2599,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PaymentInitiationRepresentation {
             merchant_order_id: ::std::result::Result<
-                ::std::option::Option<
-                    super::PaymentInitiationRepresentationMerchantOrderId,
-                >,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             psp_transaction_id: ::std::result::Result<
@@ -2757,9 +2623,7 @@ pub mod types {
         impl PaymentInitiationRepresentation {
             pub fn merchant_order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    super::PaymentInitiationRepresentationMerchantOrderId,
-                >,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.merchant_order_id = value

@@ -30,7 +30,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<Currency>,
         ///ID of the agreement.
-        pub id: AgreementResponseV2Id,
+        pub id: ::std::string::String,
         pub interval: Interval,
         ///Number of intervals between charges.
         #[serde(rename = "intervalCount")]
@@ -83,60 +83,6 @@ pub mod types {
     impl AgreementResponseV2 {
         pub fn builder() -> builder::AgreementResponseV2 {
             Default::default()
-        }
-    }
-    ///ID of the agreement.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct AgreementResponseV2Id(::std::string::String);
-    impl ::std::ops::Deref for AgreementResponseV2Id {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<AgreementResponseV2Id> for ::std::string::String {
-        fn from(value: AgreementResponseV2Id) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for AgreementResponseV2Id {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 36usize {
-                return Err("longer than 36 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for AgreementResponseV2Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for AgreementResponseV2Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for AgreementResponseV2Id {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Longer product description.
@@ -264,9 +210,9 @@ pub mod types {
             rename = "externalId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub external_id: ::std::option::Option<AgreementResponseV3ExternalId>,
+        pub external_id: ::std::option::Option<::std::string::String>,
         ///ID of the agreement.
-        pub id: AgreementResponseV3Id,
+        pub id: ::std::string::String,
         pub interval: TimePeriodResponse,
         ///URL of the merchant page where the customer manages the subscription.
         #[serde(rename = "merchantAgreementUrl")]
@@ -315,123 +261,6 @@ pub mod types {
     impl AgreementResponseV3 {
         pub fn builder() -> builder::AgreementResponseV3 {
             Default::default()
-        }
-    }
-    ///Merchant's own ID for the agreement.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct AgreementResponseV3ExternalId(::std::string::String);
-    impl ::std::ops::Deref for AgreementResponseV3ExternalId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<AgreementResponseV3ExternalId> for ::std::string::String {
-        fn from(value: AgreementResponseV3ExternalId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for AgreementResponseV3ExternalId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^.{1,64}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^.{1,64}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for AgreementResponseV3ExternalId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for AgreementResponseV3ExternalId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for AgreementResponseV3ExternalId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///ID of the agreement.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct AgreementResponseV3Id(::std::string::String);
-    impl ::std::ops::Deref for AgreementResponseV3Id {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<AgreementResponseV3Id> for ::std::string::String {
-        fn from(value: AgreementResponseV3Id) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for AgreementResponseV3Id {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 36usize {
-                return Err("longer than 36 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for AgreementResponseV3Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for AgreementResponseV3Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for AgreementResponseV3Id {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Where the customer is sent after accepting or rejecting the agreement.
@@ -1074,7 +903,7 @@ pub mod types {
         pub external_id: ::std::option::Option<::std::string::String>,
         ///Requested charge ID.
         #[serde(rename = "orderId")]
-        pub order_id: ChargeBatchItemDtoOrderId,
+        pub order_id: ::std::string::String,
         ///Days of retry after the due date.
         #[serde(rename = "retryDays")]
         pub retry_days: i32,
@@ -1084,68 +913,6 @@ pub mod types {
     impl ChargeBatchItemDto {
         pub fn builder() -> builder::ChargeBatchItemDto {
             Default::default()
-        }
-    }
-    ///Requested charge ID.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeBatchItemDtoOrderId(::std::string::String);
-    impl ::std::ops::Deref for ChargeBatchItemDtoOrderId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeBatchItemDtoOrderId> for ::std::string::String {
-        fn from(value: ChargeBatchItemDtoOrderId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeBatchItemDtoOrderId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 50usize {
-                return Err("longer than 50 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z\\d-]+$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z\\d-]+$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeBatchItemDtoOrderId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ChargeBatchItemDtoOrderId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeBatchItemDtoOrderId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Kind of charge to create. RECURRING charges need `due` and `retryDays`.
@@ -1375,11 +1142,11 @@ pub mod types {
         )]
         pub failure_reason: ::std::option::Option<ChargeResponseV2FailureReason>,
         ///ID of the charge.
-        pub id: ChargeResponseV2Id,
+        pub id: ::std::string::String,
         pub status: ChargeStatus,
         ///Payment transaction ID; empty until the charge is CHARGED.
         #[serde(rename = "transactionId")]
-        pub transaction_id: ChargeResponseV2TransactionId,
+        pub transaction_id: ::std::string::String,
         #[serde(rename = "type")]
         pub type_: ChargeTypeV2,
     }
@@ -1456,120 +1223,6 @@ pub mod types {
             value.parse()
         }
     }
-    ///ID of the charge.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeResponseV2Id(::std::string::String);
-    impl ::std::ops::Deref for ChargeResponseV2Id {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeResponseV2Id> for ::std::string::String {
-        fn from(value: ChargeResponseV2Id) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeResponseV2Id {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 15usize {
-                return Err("longer than 15 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeResponseV2Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ChargeResponseV2Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeResponseV2Id {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Payment transaction ID; empty until the charge is CHARGED.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeResponseV2TransactionId(::std::string::String);
-    impl ::std::ops::Deref for ChargeResponseV2TransactionId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeResponseV2TransactionId> for ::std::string::String {
-        fn from(value: ChargeResponseV2TransactionId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeResponseV2TransactionId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 36usize {
-                return Err("longer than 36 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^\\d{10,}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^\\d{10,}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeResponseV2TransactionId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for ChargeResponseV2TransactionId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeResponseV2TransactionId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::vipps_core::hooks::digit_string(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///A charge.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ChargeResponseV3 {
@@ -1592,12 +1245,10 @@ pub mod types {
             rename = "externalAgreementId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub external_agreement_id: ::std::option::Option<
-            ChargeResponseV3ExternalAgreementId,
-        >,
+        pub external_agreement_id: ::std::option::Option<::std::string::String>,
         ///Merchant's own ID for the charge.
         #[serde(rename = "externalId")]
-        pub external_id: ChargeResponseV3ExternalId,
+        pub external_id: ::std::string::String,
         ///Readable text for the failure reason.
         #[serde(
             rename = "failureDescription",
@@ -1612,7 +1263,7 @@ pub mod types {
         pub failure_reason: ::std::option::Option<ChargeResponseV3FailureReason>,
         pub history: ChargeHistory,
         ///ID of the charge.
-        pub id: ChargeResponseV3Id,
+        pub id: ::std::string::String,
         ///Days after `due` during which a failed payment is retried.
         #[serde(rename = "retryDays")]
         #[serde(
@@ -1624,7 +1275,7 @@ pub mod types {
         pub summary: ChargeSummary,
         ///Payment transaction ID; empty until the charge is CHARGED.
         #[serde(rename = "transactionId")]
-        pub transaction_id: ChargeResponseV3TransactionId,
+        pub transaction_id: ::std::string::String,
         #[serde(rename = "transactionType")]
         pub transaction_type: TransactionType,
         #[serde(rename = "type")]
@@ -1633,132 +1284,6 @@ pub mod types {
     impl ChargeResponseV3 {
         pub fn builder() -> builder::ChargeResponseV3 {
             Default::default()
-        }
-    }
-    ///Merchant's own ID for the agreement.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeResponseV3ExternalAgreementId(::std::string::String);
-    impl ::std::ops::Deref for ChargeResponseV3ExternalAgreementId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeResponseV3ExternalAgreementId>
-    for ::std::string::String {
-        fn from(value: ChargeResponseV3ExternalAgreementId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeResponseV3ExternalAgreementId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^.{1,64}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^.{1,64}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeResponseV3ExternalAgreementId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for ChargeResponseV3ExternalAgreementId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeResponseV3ExternalAgreementId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Merchant's own ID for the charge.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeResponseV3ExternalId(::std::string::String);
-    impl ::std::ops::Deref for ChargeResponseV3ExternalId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeResponseV3ExternalId> for ::std::string::String {
-        fn from(value: ChargeResponseV3ExternalId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeResponseV3ExternalId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^.{1,64}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^.{1,64}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeResponseV3ExternalId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ChargeResponseV3ExternalId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeResponseV3ExternalId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Why the charge FAILED: user_action_required (the customer must fix the payment card in the app), charge_amount_too_high (the customer's maximum amount is too low), non_technical_error (e.g. the customer's profile is gone) or technical_error (a fault in Recurring or a service it uses).
@@ -1827,120 +1352,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    ///ID of the charge.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeResponseV3Id(::std::string::String);
-    impl ::std::ops::Deref for ChargeResponseV3Id {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeResponseV3Id> for ::std::string::String {
-        fn from(value: ChargeResponseV3Id) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeResponseV3Id {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 15usize {
-                return Err("longer than 15 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeResponseV3Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ChargeResponseV3Id {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeResponseV3Id {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Payment transaction ID; empty until the charge is CHARGED.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ChargeResponseV3TransactionId(::std::string::String);
-    impl ::std::ops::Deref for ChargeResponseV3TransactionId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ChargeResponseV3TransactionId> for ::std::string::String {
-        fn from(value: ChargeResponseV3TransactionId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ChargeResponseV3TransactionId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 36usize {
-                return Err("longer than 36 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^\\d{10,}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^\\d{10,}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ChargeResponseV3TransactionId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for ChargeResponseV3TransactionId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ChargeResponseV3TransactionId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::vipps_core::hooks::digit_string(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Lifecycle state of a charge.
@@ -3179,7 +2590,7 @@ pub mod types {
         pub agreement_resource: ::std::string::String,
         ///ID of the initial charge, if one was given: its `orderId` when set, otherwise generated.
         #[serde(rename = "chargeId")]
-        pub charge_id: DraftAgreementResponseV2ChargeId,
+        pub charge_id: ::std::string::String,
         ///URL to send the customer to for accepting the agreement: the landing page (https) or the app (vipps://).
         #[serde(rename = "vippsConfirmationUrl")]
         pub vipps_confirmation_url: ::std::string::String,
@@ -3187,64 +2598,6 @@ pub mod types {
     impl DraftAgreementResponseV2 {
         pub fn builder() -> builder::DraftAgreementResponseV2 {
             Default::default()
-        }
-    }
-    ///ID of the initial charge, if one was given: its `orderId` when set, otherwise generated.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct DraftAgreementResponseV2ChargeId(::std::string::String);
-    impl ::std::ops::Deref for DraftAgreementResponseV2ChargeId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<DraftAgreementResponseV2ChargeId>
-    for ::std::string::String {
-        fn from(value: DraftAgreementResponseV2ChargeId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for DraftAgreementResponseV2ChargeId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z0-9_-]{1,50}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z0-9_-]{1,50}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for DraftAgreementResponseV2ChargeId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for DraftAgreementResponseV2ChargeId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for DraftAgreementResponseV2ChargeId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The drafted agreement.
@@ -3258,7 +2611,7 @@ pub mod types {
             rename = "chargeId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub charge_id: ::std::option::Option<DraftAgreementResponseV3ChargeId>,
+        pub charge_id: ::std::option::Option<::std::string::String>,
         ///The agreement ID as an RFC 4122 UUID.
         pub uuid: ::uuid::Uuid,
         ///URL to send the customer to for accepting the agreement: the landing page (https) or the app (vipps://).
@@ -3271,64 +2624,6 @@ pub mod types {
     impl DraftAgreementResponseV3 {
         pub fn builder() -> builder::DraftAgreementResponseV3 {
             Default::default()
-        }
-    }
-    ///ID of the initial charge, or null if there is none: its `orderId` when set, otherwise generated.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct DraftAgreementResponseV3ChargeId(::std::string::String);
-    impl ::std::ops::Deref for DraftAgreementResponseV3ChargeId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<DraftAgreementResponseV3ChargeId>
-    for ::std::string::String {
-        fn from(value: DraftAgreementResponseV3ChargeId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for DraftAgreementResponseV3ChargeId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[a-zA-Z0-9_-]{1,50}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[a-zA-Z0-9_-]{1,50}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for DraftAgreementResponseV3ChargeId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for DraftAgreementResponseV3ChargeId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for DraftAgreementResponseV3ChargeId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///A new agreement to be accepted by the customer (v2).
@@ -6815,10 +6110,7 @@ pub mod types {
                 ::std::option::Option<super::Currency>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<
-                super::AgreementResponseV2Id,
-                ::std::string::String,
-            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
             interval: ::std::result::Result<super::Interval, ::std::string::String>,
             interval_count: ::std::result::Result<u32, ::std::string::String>,
             merchant_agreement_url: ::std::result::Result<
@@ -6917,7 +6209,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::AgreementResponseV2Id>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -7195,13 +6487,10 @@ pub mod types {
                 ::std::string::String,
             >,
             external_id: ::std::result::Result<
-                ::std::option::Option<super::AgreementResponseV3ExternalId>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<
-                super::AgreementResponseV3Id,
-                ::std::string::String,
-            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
             interval: ::std::result::Result<
                 super::TimePeriodResponse,
                 ::std::string::String,
@@ -7322,7 +6611,7 @@ pub mod types {
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::AgreementResponseV3ExternalId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
@@ -7337,7 +6626,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::AgreementResponseV3Id>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -7949,7 +7238,7 @@ pub mod types {
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
-                super::ChargeBatchItemDtoOrderId,
+                ::std::string::String,
                 ::std::string::String,
             >,
             retry_days: ::std::result::Result<i32, ::std::string::String>,
@@ -8043,7 +7332,7 @@ pub mod types {
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeBatchItemDtoOrderId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
@@ -8310,10 +7599,10 @@ pub mod types {
                 ::std::option::Option<super::ChargeResponseV2FailureReason>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::ChargeResponseV2Id, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
             status: ::std::result::Result<super::ChargeStatus, ::std::string::String>,
             transaction_id: ::std::result::Result<
-                super::ChargeResponseV2TransactionId,
+                ::std::string::String,
                 ::std::string::String,
             >,
             type_: ::std::result::Result<super::ChargeTypeV2, ::std::string::String>,
@@ -8423,7 +7712,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeResponseV2Id>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -8445,7 +7734,7 @@ pub mod types {
             }
             pub fn transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeResponseV2TransactionId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.transaction_id = value
@@ -8532,11 +7821,11 @@ pub mod types {
                 ::std::string::String,
             >,
             external_agreement_id: ::std::result::Result<
-                ::std::option::Option<super::ChargeResponseV3ExternalAgreementId>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             external_id: ::std::result::Result<
-                super::ChargeResponseV3ExternalId,
+                ::std::string::String,
                 ::std::string::String,
             >,
             failure_description: ::std::result::Result<
@@ -8548,12 +7837,12 @@ pub mod types {
                 ::std::string::String,
             >,
             history: ::std::result::Result<super::ChargeHistory, ::std::string::String>,
-            id: ::std::result::Result<super::ChargeResponseV3Id, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
             retry_days: ::std::result::Result<u32, ::std::string::String>,
             status: ::std::result::Result<super::ChargeStatus, ::std::string::String>,
             summary: ::std::result::Result<super::ChargeSummary, ::std::string::String>,
             transaction_id: ::std::result::Result<
-                super::ChargeResponseV3TransactionId,
+                ::std::string::String,
                 ::std::string::String,
             >,
             transaction_type: ::std::result::Result<
@@ -8652,7 +7941,7 @@ pub mod types {
             }
             pub fn external_agreement_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeResponseV3ExternalAgreementId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_agreement_id = value
@@ -8668,7 +7957,7 @@ pub mod types {
             }
             pub fn external_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeResponseV3ExternalId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.external_id = value
@@ -8724,7 +8013,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeResponseV3Id>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -8770,7 +8059,7 @@ pub mod types {
             }
             pub fn transaction_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChargeResponseV3TransactionId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.transaction_id = value
@@ -9497,7 +8786,7 @@ pub mod types {
                 ::std::string::String,
             >,
             charge_id: ::std::result::Result<
-                super::DraftAgreementResponseV2ChargeId,
+                ::std::string::String,
                 ::std::string::String,
             >,
             vipps_confirmation_url: ::std::result::Result<
@@ -9548,7 +8837,7 @@ pub mod types {
             }
             pub fn charge_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::DraftAgreementResponseV2ChargeId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.charge_id = value
@@ -9605,7 +8894,7 @@ pub mod types {
                 ::std::string::String,
             >,
             charge_id: ::std::result::Result<
-                ::std::option::Option<super::DraftAgreementResponseV3ChargeId>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             uuid: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
@@ -9639,7 +8928,7 @@ pub mod types {
             }
             pub fn charge_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::DraftAgreementResponseV3ChargeId>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.charge_id = value

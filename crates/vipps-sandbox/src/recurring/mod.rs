@@ -278,8 +278,8 @@ struct InitialCharge {
     amount: u32,
     description: String,
     transaction_type: rt::TransactionType,
-    id: Option<rt::ChargeResponseV3Id>,
-    external_id: Option<rt::ChargeResponseV3ExternalId>,
+    id: Option<String>,
+    external_id: Option<String>,
 }
 
 /// The parts of a draft that passed the checks, in the shapes the store keeps.
@@ -291,7 +291,7 @@ struct Draft {
     product_description: Option<rt::AgreementResponseV3ProductDescription>,
     redirect_url: rt::AgreementResponseV3MerchantRedirectUrl,
     agreement_url: String,
-    external_id: Option<rt::AgreementResponseV3ExternalId>,
+    external_id: Option<String>,
     country_code: rt::CountryCode,
     initial: Option<InitialCharge>,
 }
@@ -363,17 +363,18 @@ fn check_campaign(campaign: &rt::CampaignV3, now: DateTime<Utc>) -> ApiResult<Op
 
 /// An order id that becomes a charge id: it must fit the response's charge id (15
 /// characters) as well as the draft response's pattern.
-fn charge_id_from_order_id(field: &str, order_id: &str, draft_pattern: bool) -> ApiResult<rt::ChargeResponseV3Id> {
-    if draft_pattern {
-        rt::DraftAgreementResponseV3ChargeId::try_from(order_id)
-            .map_err(|e| ApiError::invalid(field, format!("must match ^[a-zA-Z0-9_-]{{1,50}}$: {e}")))?;
+fn charge_id_from_order_id(field: &str, order_id: &str, draft_pattern: bool) -> ApiResult<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if draft_pattern && !order_id.chars().all(allowed) {
+        return Err(ApiError::invalid(field, "must match ^[a-zA-Z0-9_-]{1,50}$"));
     }
-    rt::ChargeResponseV3Id::try_from(order_id).map_err(|e| {
-        ApiError::invalid(
+    if order_id.chars().count() > 15 {
+        return Err(ApiError::invalid(
             field,
-            format!("{e}: the charge id it becomes is limited to 15 characters by the response schema"),
-        )
-    })
+            "is longer than 15: the charge id it becomes is limited to 15 characters by the published response schema",
+        ));
+    }
+    Ok(order_id.to_owned())
 }
 
 fn check_draft(body: &rt::DraftAgreementV3, now: DateTime<Utc>) -> ApiResult<Draft> {
@@ -433,13 +434,7 @@ fn check_draft(body: &rt::DraftAgreementV3, now: DateTime<Utc>) -> ApiResult<Dra
                 .map_err(|e| ApiError::invalid("productDescription", e.to_string()))?,
         ),
     };
-    let external_id = match &body.external_id {
-        None => None,
-        Some(e) => Some(
-            rt::AgreementResponseV3ExternalId::try_from(e.to_string())
-                .map_err(|err| ApiError::invalid("externalId", err.to_string()))?,
-        ),
-    };
+    let external_id = body.external_id.as_ref().map(|e| e.to_string());
     let initial = match &body.initial_charge {
         None => None,
         Some(ic) => {
@@ -451,13 +446,7 @@ fn check_draft(body: &rt::DraftAgreementV3, now: DateTime<Utc>) -> ApiResult<Dra
                 None => None,
                 Some(order_id) => Some(charge_id_from_order_id("initialCharge.orderId", order_id, true)?),
             };
-            let external_id = match &ic.external_id {
-                None => None,
-                Some(e) => Some(
-                    rt::ChargeResponseV3ExternalId::try_from(e.to_string())
-                        .map_err(|err| ApiError::invalid("initialCharge.externalId", err.to_string()))?,
-                ),
-            };
+            let external_id = ic.external_id.as_ref().map(|e| e.to_string());
             let transaction_type = match ic.transaction_type {
                 rt::InitialChargeV3TransactionType::ReserveCapture => rt::TransactionType::ReserveCapture,
                 rt::InitialChargeV3TransactionType::DirectCapture => rt::TransactionType::DirectCapture,
@@ -494,7 +483,7 @@ async fn draft_agreement(
     let clock = clock(&state);
     let draft = check_draft(&body, clock.now)?;
     let agreement_id = state.id("agr_");
-    let id = rt::AgreementResponseV3Id::try_from(agreement_id.clone()).map_err(internal)?;
+    let id = agreement_id.clone();
     let uuid = Uuid::new_v4();
     let confirmation_url = if body.is_app {
         format!("vipps://recurring/agreements/{uuid}")
@@ -539,14 +528,14 @@ async fn draft_agreement(
     if let Some(ic) = draft.initial {
         let id = match (ic.id, generated_charge_id) {
             (Some(id), _) => id,
-            (None, Some(generated)) => rt::ChargeResponseV3Id::try_from(generated).map_err(internal)?,
+            (None, Some(generated)) => generated,
             (None, None) => return Err(internal("no id for the initial charge")),
         };
         let external_id = match ic.external_id {
             Some(e) => e,
-            None => rt::ChargeResponseV3ExternalId::try_from(id.to_string()).map_err(internal)?,
+            None => id.clone(),
         };
-        charge_id = Some(rt::DraftAgreementResponseV3ChargeId::try_from(id.to_string()).map_err(internal)?);
+        charge_id = Some(id.clone());
         let transaction_id = store.next_transaction_id();
         store.insert_charge(
             Charge {
@@ -641,13 +630,7 @@ async fn update_agreement(
                 .map_err(|e| ApiError::invalid("productDescription", e.to_string()))?,
         ),
     };
-    let external_id = match &body.external_id {
-        None => None,
-        Some(e) => Some(
-            rt::AgreementResponseV3ExternalId::try_from(e.to_string())
-                .map_err(|err| ApiError::invalid("externalId", err.to_string()))?,
-        ),
-    };
+    let external_id = body.external_id.as_ref().map(|e| e.to_string());
 
     let clock = clock(&state);
     let mut store = lock(&state.recurring);
@@ -753,8 +736,8 @@ struct NewCharge {
     retry_days: u32,
     kind: rt::ChargeTypeV3,
     transaction_type: rt::TransactionType,
-    id: Option<rt::ChargeResponseV3Id>,
-    external_id: Option<rt::ChargeResponseV3ExternalId>,
+    id: Option<String>,
+    external_id: Option<String>,
 }
 
 /// Checks a new charge's fields: amount, due date and retry days by type, order id.
@@ -799,13 +782,7 @@ fn check_charge(
         None => None,
         Some(order_id) => Some(charge_id_from_order_id("orderId", order_id, false)?),
     };
-    let external_id = match external_id {
-        None => None,
-        Some(e) => Some(
-            rt::ChargeResponseV3ExternalId::try_from(e)
-                .map_err(|err| ApiError::invalid("externalId", err.to_string()))?,
-        ),
-    };
+    let external_id = external_id.map(str::to_owned);
     Ok(NewCharge {
         amount,
         description: description.to_owned(),
@@ -836,12 +813,12 @@ fn create_on(
             }
             id
         }
-        (None, Some(generated)) => rt::ChargeResponseV3Id::try_from(generated).map_err(internal)?,
+        (None, Some(generated)) => generated,
         (None, None) => return Err(ApiError::invalid("orderId", "required")),
     };
     let external_id = match new.external_id {
         Some(e) => e,
-        None => rt::ChargeResponseV3ExternalId::try_from(id.to_string()).map_err(internal)?,
+        None => id.clone(),
     };
     let charge_id = id.to_string();
     let status = match new.kind {
@@ -926,8 +903,7 @@ async fn create_charges_async(
                 description: c.description.to_string(),
                 due: c.due,
                 external_id: c.external_id.as_ref().map(|e| e.to_string()),
-                order_id: rt::ChargeBatchItemDtoOrderId::try_from(c.order_id.to_string())
-                    .map_err(|e| ApiError::invalid(format!("[{i}].orderId"), e.to_string()))?,
+                order_id: c.order_id.to_string(),
                 retry_days: i32::try_from(c.retry_days)
                     .map_err(|_| ApiError::invalid(format!("[{i}].retryDays"), "is too large"))?,
                 transaction_type: c.transaction_type.clone(),

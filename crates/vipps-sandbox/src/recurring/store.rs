@@ -55,7 +55,7 @@ impl Pricing {
 #[derive(Debug, Clone)]
 pub(crate) struct Agreement {
     pub msn: String,
-    pub id: rt::AgreementResponseV3Id,
+    pub id: String,
     pub uuid: Uuid,
     pub status: rt::AgreementStatus,
     pub created: DateTime<Utc>,
@@ -69,7 +69,7 @@ pub(crate) struct Agreement {
     pub product_description: Option<rt::AgreementResponseV3ProductDescription>,
     pub merchant_agreement_url: String,
     pub merchant_redirect_url: rt::AgreementResponseV3MerchantRedirectUrl,
-    pub external_id: Option<rt::AgreementResponseV3ExternalId>,
+    pub external_id: Option<String>,
     pub country_code: rt::CountryCode,
     /// The phone number of the customer who accepted it.
     pub customer: Option<String>,
@@ -88,7 +88,7 @@ pub(crate) struct Agreement {
 #[derive(Debug, Clone)]
 pub(crate) struct Charge {
     pub msn: String,
-    pub id: rt::ChargeResponseV3Id,
+    pub id: String,
     /// Index into [`Store::agreements`].
     pub agreement: usize,
     pub created: DateTime<Utc>,
@@ -99,8 +99,8 @@ pub(crate) struct Charge {
     pub retry_days: u32,
     pub kind: rt::ChargeTypeV3,
     pub transaction_type: rt::TransactionType,
-    pub external_id: rt::ChargeResponseV3ExternalId,
-    pub transaction_id: rt::ChargeResponseV3TransactionId,
+    pub external_id: String,
+    pub transaction_id: String,
     pub status: rt::ChargeStatus,
     pub captured: u32,
     pub refunded: u32,
@@ -254,10 +254,9 @@ impl Store {
     }
 
     /// A new payment transaction id: ten digits or more, as the response pattern wants.
-    pub(crate) fn next_transaction_id(&mut self) -> rt::ChargeResponseV3TransactionId {
+    pub(crate) fn next_transaction_id(&mut self) -> String {
         self.transactions += 1;
-        let digits = format!("50{:08}", self.transactions);
-        rt::ChargeResponseV3TransactionId::try_from(digits).expect("ten digits match `^\\d{10,}$`")
+        format!("50{:08}", self.transactions)
     }
 
     /// Stores a new agreement and returns its index.
@@ -656,7 +655,7 @@ impl Store {
             external_agreement_id: a
                 .external_id
                 .as_ref()
-                .and_then(|e| rt::ChargeResponseV3ExternalAgreementId::try_from(e.to_string()).ok()),
+                .map(|e| e.to_string()),
             external_id: c.external_id.clone(),
             failure_description: c.failure.clone().map(|(_, text)| text.to_owned()),
             failure_reason: c.failure.clone().map(|(reason, _)| reason),
@@ -703,7 +702,7 @@ mod tests {
     fn agreement(store: &mut Store) -> usize {
         store.insert_agreement(Agreement {
             msn: "123456".into(),
-            id: rt::AgreementResponseV3Id::try_from("agr_1").unwrap(),
+            id: "agr_1".to_owned(),
             uuid: Uuid::new_v4(),
             status: rt::AgreementStatus::Pending,
             created: now(),
@@ -734,7 +733,7 @@ mod tests {
         store.insert_charge(
             Charge {
                 msn: "123456".into(),
-                id: rt::ChargeResponseV3Id::try_from(id).unwrap(),
+                id: id.to_owned(),
                 agreement: ai,
                 created: now(),
                 amount: 5000,
@@ -744,7 +743,7 @@ mod tests {
                 retry_days: 0,
                 kind,
                 transaction_type: rt::TransactionType::ReserveCapture,
-                external_id: rt::ChargeResponseV3ExternalId::try_from(id).unwrap(),
+                external_id: id.to_owned(),
                 transaction_id,
                 status: rt::ChargeStatus::Pending,
                 captured: 0,
