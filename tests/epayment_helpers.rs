@@ -14,6 +14,7 @@ use vipps::epayment::types::{
     Amount, CreatePaymentRequest, CreatePaymentRequestUserFlow, Currency, ForceApprove, PaymentEventName, PaymentMethod,
     PaymentMethodType, State,
 };
+use axum::response::IntoResponse;
 use vipps::epayment::{Backoff, NewPayment, Until};
 use vipps::{Error, IdempotencyKey, Vipps};
 use vipps_core::Limit;
@@ -206,12 +207,14 @@ async fn a_useless_wait_is_refused() {
     assert_eq!(sandbox.calls(), before);
 }
 
-/// The sandbox's router behind a layer that records each request's method and path, and
-/// that reverses the event log's order when asked.
+/// The sandbox's router behind a layer that records each request's method and path, that
+/// reverses the event log's order when asked, and that loses the next answer when asked (the
+/// sandbox acts, the client gets a 500 instead).
 struct Recorded {
     vipps: Vipps,
     seen: Arc<Mutex<Vec<String>>>,
     reverse_events: Arc<std::sync::atomic::AtomicBool>,
+    lose_next_answer: Arc<std::sync::atomic::AtomicBool>,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -219,21 +222,25 @@ impl Recorded {
     async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let reverse_events = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (log, reverse) = (seen.clone(), reverse_events.clone());
+        let lose_next_answer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, reverse, lose) = (seen.clone(), reverse_events.clone(), lose_next_answer.clone());
         let app = Sandbox::builder().router().layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let (log, reverse) = (log.clone(), reverse.clone());
+                let (log, reverse, lose) = (log.clone(), reverse.clone(), lose.clone());
                 async move {
                     let line = format!("{} {}", request.method(), request.uri().path());
                     log.lock().unwrap().push(line.clone());
                     let response = next.run(request).await;
+                    if !line.contains("accesstoken") && lose.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
                     if !(line.ends_with("/events") && reverse.load(std::sync::atomic::Ordering::Relaxed)) {
                         return response;
                     }
                     let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
                     let mut events: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
                     events.reverse();
-                    axum::response::IntoResponse::into_response(axum::Json(events))
+                    axum::Json(events).into_response()
                 }
             },
         ));
@@ -249,7 +256,7 @@ impl Recorded {
             .base_url(base)
             .build()
             .unwrap();
-        Recorded { vipps, seen, reverse_events, _server: server }
+        Recorded { vipps, seen, reverse_events, lose_next_answer, _server: server }
     }
 
     /// The requests since the last call.
@@ -267,6 +274,26 @@ impl Recorded {
     fn reference(&self) -> &str {
         "order-helpers-1"
     }
+}
+
+#[tokio::test]
+async fn a_creation_whose_answer_was_lost_is_retried_into_the_same_payment() {
+    let s = Recorded::start().await;
+    let epayment = s.vipps.epayment();
+    let payment = NewPayment::new(body(10_000)).unwrap();
+    s.lose_next_answer.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The sandbox made the payment, but the answer the client got was a 500.
+    assert_eq!(payment.create(&epayment).await.unwrap_err().status(), Some(500));
+    let created = payment.create(&epayment).await.unwrap();
+    assert_eq!(created.reference, *payment.reference());
+    let log = vipps::epayment::events(&epayment, &created.reference).await.unwrap();
+    assert_eq!(log.len(), 1, "one payment, created once: {log:?}");
+    let creations = s.take().into_iter().filter(|r| r == "POST /epayment/v1/payments").count();
+    assert_eq!(creations, 2, "sent twice, acted on once");
+    // With a fresh key for the same reference, the API would refuse it: the key is what makes
+    // the retry safe.
+    let fresh = epayment.create_payment().idempotency_key(IdempotencyKey::generate()).body(payment.body().clone());
+    assert_eq!(fresh.send().await.unwrap_err().status(), Some(409));
 }
 
 /// Whether any of `requests` is a modification (capture, refund or cancel).
