@@ -138,7 +138,8 @@ pub enum Until {
     AnyOf(Vec<State>),
     /// Any final state ([`is_final`]).
     Final,
-    /// Any state but `CREATED`: the customer approved or rejected it, or it expired.
+    /// Any state but `CREATED`: the customer approved or rejected it, or it expired. (A state
+    /// this SDK does not know does not end the wait.)
     Decided,
 }
 
@@ -316,7 +317,8 @@ pub async fn cancel(
     let a = &payment.aggregate;
     let open = a.authorized_amount.value.saturating_sub(a.captured_amount.value).saturating_sub(a.cancelled_amount.value);
     let refusal = match payment.state {
-        State::Created => None,
+        // A state this SDK does not know: the API decides.
+        State::Created | State::Unknown(_) => None,
         State::Authorized if open > 0 => None,
         State::Authorized => Some(format!(
             "payment {reference} has nothing left to cancel: authorized {}, captured {}, cancelled {}",
