@@ -1,7 +1,7 @@
 //! The lines a user writes first, written the natural way, compile and work: a subscription
 //! flow with no `.map_err`, no `Some(` in a builder and no `.try_into()` on a literal; the
 //! SDK's `IdempotencyKey` where a key goes; a value that breaks the spec says why; the
-//! Recurring helpers inside `tokio::spawn`.
+//! Recurring and ePayment helpers inside `tokio::spawn`.
 
 mod support;
 
@@ -137,4 +137,39 @@ async fn the_recurring_helpers_run_inside_tokio_spawn() {
         vipps::recurring::wait_for_agreement_status(&recurring, &agreement_id, AgreementStatus::Active, wait, wait).await
     });
     assert_eq!(waited.await.unwrap().unwrap().status, Some(AgreementStatus::Active));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_epayment_helpers_run_inside_tokio_spawn() {
+    use vipps::epayment::types::{
+        Amount, CreatePaymentRequest, CreatePaymentRequestUserFlow, Currency, ForceApprove, PaymentMethod,
+        PaymentMethodType, State,
+    };
+    let sandbox = Sandbox::start().await.unwrap();
+    let epayment = client(&sandbox).epayment();
+    let nok = |value| Amount { currency: Currency::Nok, value };
+    // Every helper's future is awaited inside the spawned task: it compiles only if each is `Send`.
+    let task = tokio::spawn(async move {
+        let body = |value| {
+            CreatePaymentRequest::builder()
+                .amount(nok(value))
+                .payment_method(PaymentMethod { type_: PaymentMethodType::Wallet })
+                .user_flow(CreatePaymentRequestUserFlow::WebRedirect)
+                .return_url("https://example.com/return")
+        };
+        let created = vipps::epayment::NewPayment::new(body(10_000))?.create(&epayment).await?;
+        let reference = created.reference.as_str();
+        epayment.force_approve().reference(reference).body(ForceApprove::default()).send().await?;
+        let wait = std::time::Duration::from_secs(5);
+        vipps::epayment::wait_for_state(&epayment, reference, State::Authorized, wait, vipps::epayment::Backoff::default()).await?;
+        vipps::epayment::capture(&epayment, reference, nok(6_000), &IdempotencyKey::generate()).await?;
+        vipps::epayment::refund(&epayment, reference, nok(1_000), &IdempotencyKey::generate()).await?;
+        vipps::epayment::cancel(&epayment, reference, &IdempotencyKey::generate()).await?;
+        let again = vipps::epayment::create_payment(&epayment, body(100)).await?;
+        assert_ne!(again.reference, created.reference);
+        vipps::epayment::events(&epayment, reference).await
+    });
+    let events = task.await.unwrap().unwrap();
+    let names: Vec<_> = events.iter().map(|e| e.name.as_ref().unwrap().to_string()).collect();
+    assert_eq!(names, ["CREATED", "AUTHORIZED", "CAPTURED", "REFUNDED", "CANCELLED"]);
 }

@@ -49,6 +49,17 @@ async fn webhooks_are_registered_listed_and_deleted() {
 }
 
 #[tokio::test]
+async fn the_secret_of_a_registration_is_not_in_its_debug_output() {
+    let (_sandbox, vipps) = support::start().await;
+    let registered = register(&vipps, "https://shop.example.com/hooks", &["epayments.payment.created.v1"]).await.unwrap();
+    let shown = format!("{registered:?}");
+    assert!(!shown.contains(&registered.secret), "{shown}");
+    assert!(shown.contains("[REDACTED]") && shown.contains(&registered.id.to_string()), "{shown}");
+    let builder = vipps_webhooks::types::builder::RegisterResponse::from(registered.clone());
+    assert!(!format!("{builder:?}").contains(&registered.secret));
+}
+
+#[tokio::test]
 async fn registrations_belong_to_their_merchant() {
     let (_sandbox, vipps) = support::start().await;
     let mine = register(&vipps, "https://shop.example.com/hooks", &["epayments.payment.created.v1"]).await.unwrap();

@@ -92,6 +92,18 @@ pub enum Error {
         /// Its length.
         after: Duration,
     },
+    /// A helper that waits for a state (such as `vipps::epayment::wait_for_state`) found the
+    /// object in a final state, one it never leaves, that is not the one waited for: waiting
+    /// longer cannot help. Nothing else went wrong; no request was refused.
+    #[error("{subject} is {state}, a final state, so it will not become {wanted}")]
+    FinalState {
+        /// What was waited on (`payment order-123`).
+        subject: String,
+        /// The final state it is in.
+        state: String,
+        /// What was waited for (`AUTHORIZED`, or `one of AUTHORIZED, TERMINATED`).
+        wanted: String,
+    },
     /// A response body was larger than the runtime accepts
     /// ([`RuntimeBuilder::max_response_size`](crate::RuntimeBuilder::max_response_size)).
     #[error("the response body is larger than the limit of {limit} bytes")]

@@ -82,7 +82,7 @@ We don't send requests to all ports, so to be safe use common ports such as: 80,
         }
     }
     ///`RegisterResponse`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct RegisterResponse {
         pub id: ::uuid::Uuid,
@@ -478,7 +478,7 @@ We don't send requests to all ports, so to be safe use common ports such as: 80,
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct RegisterResponse {
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             secret: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -609,6 +609,14 @@ We don't send requests to all ports, so to be safe use common ports such as: 80,
                 }
             }
         }
+        impl ::std::fmt::Debug for RegisterResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("RegisterResponse")
+                    .field("id", &self.id)
+                    .field("secret", &"[REDACTED]")
+                    .finish()
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -640,6 +648,14 @@ We don't send requests to all ports, so to be safe use common ports such as: 80,
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::std::fmt::Debug for RegisterResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RegisterResponse")
+                .field("id", &self.id)
+                .field("secret", &"[REDACTED]")
+                .finish()
         }
     }
 }

@@ -117,11 +117,12 @@ pub mod order_management {
     };
     pub use vipps_core::Error;
 }
-///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve): its `Client` (also from `Vipps::epayment()`), request and response `types`, operation `builder`s and `API` descriptor.
+///Generated client for the Vipps MobilePay ePayment API v1 (create, get, cancel, capture, refund, the event log, the test-only force approve): its `Client` (also from `Vipps::epayment()`), request and response `types`, operation `builder`s and `API` descriptor, with the SDK's helpers for it.
 #[cfg(feature = "epayment")]
 pub mod epayment {
     pub use vipps_epayment::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
+    pub use crate::helpers::epayment::*;
 }
 ///Generated client for the Vipps MobilePay Webhooks API v1 (register, list and delete webhooks): its `Client` (also from `Vipps::webhooks()`), request and response `types`, operation `builder`s and `API` descriptor.
 #[cfg(feature = "webhooks")]
