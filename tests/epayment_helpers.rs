@@ -20,7 +20,7 @@ use vipps::{Error, IdempotencyKey, Vipps};
 use vipps_core::Limit;
 use vipps_sandbox::Sandbox;
 
-fn body(value: i64) -> vipps::epayment::types::builder::CreatePaymentRequest {
+fn body(value: u64) -> vipps::epayment::types::builder::CreatePaymentRequest {
     CreatePaymentRequest::builder()
         .amount(nok(value))
         .payment_method(PaymentMethod { type_: PaymentMethodType::Wallet })
@@ -29,7 +29,7 @@ fn body(value: i64) -> vipps::epayment::types::builder::CreatePaymentRequest {
         .payment_description("Two pairs of socks")
 }
 
-fn nok(value: i64) -> Amount {
+fn nok(value: u64) -> Amount {
     Amount { currency: Currency::Nok, value }
 }
 
@@ -265,7 +265,7 @@ impl Recorded {
     }
 
     /// (authorized, captured, refunded, cancelled) of the payment.
-    async fn aggregate(&self) -> (i64, i64, i64, i64) {
+    async fn aggregate(&self) -> (u64, u64, u64, u64) {
         let p = self.vipps.epayment().get_payment().reference(self.reference()).send().await.unwrap().into_inner();
         let a = p.aggregate;
         (a.authorized_amount.value, a.captured_amount.value, a.refunded_amount.value, a.cancelled_amount.value)
@@ -313,9 +313,9 @@ async fn modifications_beyond_the_aggregate_are_refused_and_never_sent() {
     NewPayment::with_reference(reference, body(10_000)).unwrap().create(&epayment).await.unwrap();
     approve(&s.vipps, reference).await;
 
-    // Zero and negative amounts: refused without even reading the payment.
+    // A zero amount (a negative one does not compile): refused without even reading the payment.
     s.take();
-    for value in [0, -100] {
+    for value in [0] {
         let err = vipps::epayment::capture(&epayment, reference, nok(value), &key()).await.unwrap_err();
         assert!(invalid_input(&err).contains("must be positive"), "{err}");
         let err = vipps::epayment::refund(&epayment, reference, nok(value), &key()).await.unwrap_err();

@@ -342,9 +342,9 @@ pub async fn events(client: &Client, reference: &str) -> Result<Vec<PaymentEvent
     Ok(events)
 }
 
-/// The checks that need no request: a positive amount in a currency the SDK knows.
+/// The checks that need no request: a non-zero amount in a currency the SDK knows.
 fn check_amount(amount: &Amount, what: &str) -> Result<(), Error> {
-    if amount.value <= 0 {
+    if amount.value == 0 {
         return Err(Error::invalid_input(format!(
             "the amount to {what} must be positive (in minor units), not {}",
             amount.value
@@ -365,7 +365,7 @@ async fn check_open(
     reference: &str,
     payment: &GetPaymentResponse,
     amount: &Amount,
-    open: i64,
+    open: u64,
     what: &str,
     facts: &str,
     idempotency_key: &IdempotencyKey,
