@@ -114,7 +114,7 @@ async fn approving_on_the_payment_page_authorizes_it_and_sends_the_customer_back
     assert!(!page.html.contains("<b>"), "{}", page.html);
     assert!(!page.html.contains("<script"), "{}", page.html);
     assert_eq!(page.headers["cache-control"], "no-store");
-    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers["referrer-policy"], "same-origin");
     assert!(page.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
 
     let (url, token) = split(&redirect);
@@ -189,6 +189,8 @@ async fn bad_payment_links_get_an_html_error_page_and_change_nothing() {
     assert_html_error(&evil, 403, "another origin");
     let evil = post_with(&url, &fields, &[("sec-fetch-site", "cross-site")]).await;
     assert_html_error(&evil, 403, "a cross-site fetch");
+    let evil = post_with(&url, &fields, &[("origin", "null")]).await;
+    assert_html_error(&evil, 403, "an opaque origin");
 
     let (state, events) = payment_state(&vipps, "order-landing-4").await;
     assert_eq!((state, events), (State::Created, vec![PaymentEventName::Created]), "nothing changed");

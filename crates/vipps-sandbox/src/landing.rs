@@ -29,7 +29,7 @@
 //! The pages need no credentials (the customer has none) and are never failed or delayed by
 //! [`crate::Sandbox::fail_next`] or [`crate::Sandbox::set_latency`]. Every value put into a
 //! page is HTML-escaped. The pages are sent with `Cache-Control: no-store`,
-//! `Referrer-Policy: no-referrer` (the token stays out of the merchant's logs) and a
+//! `Referrer-Policy: same-origin` (the link's token stays out of the merchant's logs) and a
 //! content security policy that allows no script and no framing.
 
 use axum::body::Bytes;
@@ -71,6 +71,13 @@ pub(crate) fn same_token(expected: &str, given: &str) -> bool {
     expected.len() == given.len() && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// Refuses a post that a browser marks as coming from another site (see the module doc).
+fn same_site(headers: &HeaderMap, own: &str) -> Result<(), ApiError> {
+    crate::control::check_same_site(headers, own).map_err(|_| {
+        ApiError::forbidden(format!("the form must be sent from the sandbox's own page ({own}), not from another site"))
+    })
+}
+
 /// The first value of `name` in a query string or form body.
 fn field(encoded: &[u8], name: &str) -> Option<String> {
     url::form_urlencoded::parse(encoded).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
@@ -108,7 +115,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on the
+    // form's own post, which the same-site check refuses.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
@@ -185,7 +194,7 @@ async fn payment_answer(
     headers: HeaderMap,
     form: Bytes,
 ) -> Response {
-    let result = crate::control::check_same_site(&headers, state.base_url()).and_then(|()| {
+    let result = same_site(&headers, state.base_url()).and_then(|()| {
         let token = token_of(&form)?;
         let decision = decision_of(&form)?;
         let asked = crate::epayment::landing(&state, &reference, &token, Some(decision))?;
@@ -254,7 +263,7 @@ async fn agreement_answer(
     headers: HeaderMap,
     form: Bytes,
 ) -> Response {
-    let result = crate::control::check_same_site(&headers, state.base_url()).and_then(|()| {
+    let result = same_site(&headers, state.base_url()).and_then(|()| {
         let token = token_of(&form)?;
         let decision = decision_of(&form)?;
         let phone = field(&form, "phoneNumber").unwrap_or_default();
