@@ -92,6 +92,9 @@ async fn payment_state(vipps: &Vipps, reference: &str) -> (State, Vec<PaymentEve
     (payment.state, events.into_iter().filter_map(|e| e.name).collect())
 }
 
+/// Form fields, as `(name, value)`.
+type Form<'a> = &'a [(&'a str, &'a str)];
+
 fn assert_html_error(page: &Page, status: u16, what: &str) {
     assert_eq!(page.status, status, "{what}: {}", page.html);
     assert!(page.content_type.starts_with("text/html"), "{what}: {}", page.content_type);
@@ -174,7 +177,7 @@ async fn bad_payment_links_get_an_html_error_page_and_change_nothing() {
     assert!(hostile.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", hostile.html);
     assert!(!hostile.html.contains("<script>"), "{}", hostile.html);
 
-    let cases: [(&[(&str, &str)], u16, &str); 4] = [
+    let cases: [(Form, u16, &str); 4] = [
         (&[("decision", "approve")], 400, "a form without a token"),
         (&[("token", &wrong), ("decision", "approve")], 403, "a form with a wrong token"),
         (&[("token", &token), ("decision", "maybe")], 400, "an unknown decision"),
