@@ -336,7 +336,8 @@ async fn accepting_an_agreement_in_chromium_activates_it_and_returns_to_the_shop
 
 #[test]
 fn a_missing_browser_fails_loudly_with_how_to_install_it() {
-    let missing = std::panic::catch_unwind(|| program("VIPPS_TEST_NO_SUCH_VARIABLE", "/nonexistent/chromium", "chromium"));
+    let missing =
+        std::panic::catch_unwind(|| program("VIPPS_TEST_NO_SUCH_VARIABLE", "/nonexistent/chromium", "chromium"));
     let message = missing.expect_err("a missing binary is a failure, never a pass");
     let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("apt-get install chromium chromium-driver"), "{message}");

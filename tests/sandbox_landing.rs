@@ -145,7 +145,8 @@ async fn rejecting_on_the_payment_page_aborts_it() {
     assert_eq!(state, State::Aborted);
     assert_eq!(events, [PaymentEventName::Created, PaymentEventName::Aborted]);
     // An aborted payment cannot be approved any more.
-    let err = vipps.epayment().force_approve().reference("order-landing-2").body(vipps_epayment::types::ForceApprove::default()).send().await;
+    let approve = vipps_epayment::types::ForceApprove::default();
+    let err = vipps.epayment().force_approve().reference("order-landing-2").body(approve).send().await;
     assert_eq!(err.unwrap_err().status(), Some(409));
 }
 
@@ -212,7 +213,8 @@ async fn landing_pages_need_no_credentials_and_are_not_failed_by_injected_faults
     sandbox.fail_next(1, 503);
     assert_eq!(get(&redirect).await.status, 200, "the page is neither failed nor asks for a token");
     // The planned failure is still there for the next API call.
-    let (status, _) = support::raw_send(support::raw_request(&sandbox, "GET", "/epayment/v1/payments/order-landing-5").await).await;
+    let read = support::raw_request(&sandbox, "GET", "/epayment/v1/payments/order-landing-5").await;
+    let (status, _) = support::raw_send(read).await;
     assert_eq!(status, 503);
 }
 
@@ -227,7 +229,8 @@ fn draft_body(initial: Option<(&str, i32)>, is_app: bool) -> DraftAgreementV3 {
         "isApp": is_app
     });
     if let Some((transaction_type, amount)) = initial {
-        body["initialCharge"] = json!({"amount": amount, "description": "First <month>", "transactionType": transaction_type});
+        body["initialCharge"] =
+            json!({"amount": amount, "description": "First <month>", "transactionType": transaction_type});
     }
     serde_json::from_value(body).expect("a valid draft")
 }
@@ -261,7 +264,8 @@ async fn accepting_on_the_agreement_page_activates_it_and_settles_the_initial_ch
     assert!(page.html.contains("<dd id=\"product\">News &amp; &lt;i&gt;more&lt;/i&gt;</dd>"), "{}", page.html);
     assert!(page.html.contains("<dd id=\"price\">299.00 NOK every month</dd>"), "{}", page.html);
     assert!(page.html.contains("<dd id=\"initial\">49.00 NOK: First &lt;month&gt;</dd>"), "{}", page.html);
-    assert!(page.html.contains(&format!("name=\"phoneNumber\" inputmode=\"numeric\" value=\"{PHONE}\"")), "{}", page.html);
+    let phone_field = format!("name=\"phoneNumber\" inputmode=\"numeric\" value=\"{PHONE}\"");
+    assert!(page.html.contains(&phone_field), "{}", page.html);
 
     let (url, token) = split(&confirmation);
     let bad_phone = post(&sandbox, &url, &[("token", &token), ("decision", "approve"), ("phoneNumber", "47 12")]).await;

@@ -222,7 +222,7 @@ async fn the_sandbox_delivers_each_epayment_event_once_signed_and_retries_a_fail
     }
 }
 
-/// Sends a Recurring request body built from JSON through `serde_json` into the generated type.
+/// A request body built from JSON, read into the generated type.
 fn body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
     serde_json::from_value(value).expect("a valid body")
 }
@@ -230,7 +230,9 @@ fn body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
 #[tokio::test]
 async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_failed_delivery() {
     use vipps_core::webhooks::Event;
-    use vipps_recurring::types::{CaptureRequestV3, CreateChargeAsyncV3, CreateChargeV3, DraftAgreementV3, RefundRequest};
+    use vipps_recurring::types::{
+        CaptureRequestV3, CreateChargeAsyncV3, CreateChargeV3, DraftAgreementV3, RefundRequest,
+    };
     let sandbox = vipps_sandbox::Sandbox::builder()
         .webhook_retry_delay(std::time::Duration::from_millis(20))
         .start()
@@ -264,11 +266,13 @@ async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_fai
             "externalId": "customer-17"
         });
         if initial {
-            value["initialCharge"] = serde_json::json!({"amount": 4900, "description": "Start", "transactionType": "RESERVE_CAPTURE"});
+            value["initialCharge"] =
+                serde_json::json!({"amount": 4900, "description": "Start", "transactionType": "RESERVE_CAPTURE"});
         }
         let vipps = vipps.clone();
         async move {
-            let answer = vipps.recurring().draft_agreement_v3().body(body::<DraftAgreementV3>(value)).send().await.unwrap();
+            let draft: DraftAgreementV3 = body(value);
+            let answer = vipps.recurring().draft_agreement_v3().body(draft).send().await.unwrap();
             let answer = answer.into_inner();
             (answer.agreement_id, answer.charge_id.map(|c| c.to_string()), answer.vipps_confirmation_url.unwrap())
         }
@@ -379,13 +383,15 @@ async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_fai
 
     let reserved = charge("recurring.charge-reserved.v1").unwrap();
     assert_eq!((reserved.agreement_id.as_str(), reserved.charge_id.as_str()), (a.as_str(), initial.as_str()));
-    assert_eq!((reserved.amount, reserved.currency.as_deref(), reserved.charge_type.as_deref()), (Some(4900), Some("NOK"), Some("INITIAL")));
+    let what = (reserved.amount, reserved.currency.as_deref(), reserved.charge_type.as_deref());
+    assert_eq!(what, (Some(4900), Some("NOK"), Some("INITIAL")));
     assert_eq!(charge("recurring.charge-captured.v1").unwrap().amount_captured, Some(2000));
     assert_eq!(charge("recurring.charge-refunded.v1").unwrap().amount_refunded, Some(1000));
     let canceled = charge("recurring.charge-canceled.v1").unwrap();
     assert_eq!((canceled.charge_id.as_str(), canceled.amount_canceled), (initial.as_str(), Some(2900)));
     let failed = charge("recurring.charge-failed.v1").unwrap();
-    assert_eq!((failed.charge_id.as_str(), failed.failure_reason.as_deref()), ("failing-1", Some("user_action_required")));
+    let what = (failed.charge_id.as_str(), failed.failure_reason.as_deref());
+    assert_eq!(what, ("failing-1", Some("user_action_required")));
     let not_created = charge("recurring.charge-creation-failed.v1").unwrap();
     assert_eq!((not_created.agreement_id.as_str(), not_created.charge_id.as_str()), (a.as_str(), "batch-1"));
     assert!(not_created.failure_reason.as_deref().is_some_and(|r| r.contains("STOPPED")), "{not_created:?}");

@@ -179,7 +179,11 @@ fn waiting_payment(asked: &crate::epayment::Asked) -> Result<(), ApiError> {
     }
 }
 
-async fn payment_page(State(state): State<AppState>, Path(reference): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn payment_page(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let result = token_of(query.unwrap_or_default().as_bytes()).and_then(|token| {
         let asked = crate::epayment::landing(&state, &reference, &token, None)?;
         waiting_payment(&asked)?;

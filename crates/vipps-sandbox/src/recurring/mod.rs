@@ -1093,7 +1093,8 @@ async fn create_charges_async(
             Ok(id) => answer.valid_charges.push(id),
             Err(e) => {
                 store.creation_failed_notice(&msn, &c.agreement_id, &c.order_id, &e.detail, clock.now);
-                answer.invalid_charges.push(rt::InvalidChargeResponse { charge_batch_item_dto: echo, errors: vec![e.detail] })
+                let invalid = rt::InvalidChargeResponse { charge_batch_item_dto: echo, errors: vec![e.detail] };
+                answer.invalid_charges.push(invalid)
             }
         }
     }
