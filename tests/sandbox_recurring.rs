@@ -224,12 +224,14 @@ fn uuid_like() -> String {
 async fn quickstart_flow_draft_accept_reserve_capture_refund_list() {
     let (sandbox, vipps) = support::start().await;
 
-    // Draft: PENDING, with a confirmation URL.
+    // Draft: PENDING, with a confirmation URL: the sandbox's own landing page.
     let (agreement_id, initial) = draft(&vipps, draft_json()).await;
     assert!(initial.is_none());
     let pending = fetch_agreement(&vipps, &agreement_id).await;
     assert_eq!(pending.status, Some(AgreementStatus::Pending));
-    assert!(pending.vipps_confirmation_url.as_deref().is_some_and(|u| u.starts_with("https://")));
+    let landing = format!("{}/recurring/v3/landing/{agreement_id}?token=", sandbox.base_url());
+    let confirmation = pending.vipps_confirmation_url.clone().unwrap_or_default();
+    assert!(confirmation.starts_with(&landing), "{confirmation}");
     assert!(matches!(pending.pricing, PricingResponse::LegacyPricingResponse(ref p) if p.amount == 29900));
 
     // Force-accept: ACTIVE.

@@ -1,7 +1,8 @@
 //! The Webhooks API v1 through the facade (`vipps.webhooks()`) against the sandbox: register
 //! (a secret per registration), list and delete, per merchant, and bad registrations refused
 //! with a 400 naming the field; and the sandbox's signed deliveries of ePayment events to a
-//! receiver on loopback that checks them with `vipps_core::webhooks::Verifier`.
+//! receiver on loopback that checks them with `vipps_core::webhooks::Verifier`, for ePayment
+//! and for Recurring events (read into the typed `vipps_core::webhooks::Event`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -120,6 +121,8 @@ struct Received {
     secret: Option<String>,
     requests: usize,
     verified: Vec<String>,
+    /// The verified events, read into the typed events.
+    events: Vec<vipps_core::webhooks::Event>,
     rejected: Vec<String>,
 }
 
@@ -146,6 +149,7 @@ async fn receiver(seen: Shared, notify: tokio::sync::mpsc::UnboundedSender<()>) 
                             return http::StatusCode::INTERNAL_SERVER_ERROR;
                         }
                         seen.verified.push(name);
+                        seen.events.push(event);
                     }
                     Err(e) => seen.rejected.push(e.to_string()),
                 }
@@ -227,4 +231,179 @@ async fn the_sandbox_delivers_each_epayment_event_once_signed_and_retries_a_fail
         let ok = attempts.iter().filter(|a| a.event == event && a.status == Some(200)).count();
         assert_eq!(ok, 1, "{event}: {attempts:?}");
     }
+}
+
+/// A request body built from JSON, read into the generated type.
+fn body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("a valid body")
+}
+
+#[tokio::test]
+async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_failed_delivery() {
+    use vipps_core::webhooks::Event;
+    use vipps_recurring::types::{
+        CaptureRequestV3, CreateChargeAsyncV3, CreateChargeV3, DraftAgreementV3, RefundRequest,
+    };
+    let sandbox = vipps_sandbox::Sandbox::builder()
+        .webhook_retry_delay(std::time::Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let vipps = support::client(&sandbox);
+    let seen = Shared::default();
+    let (notify, mut delivered) = tokio::sync::mpsc::unbounded_channel();
+    let url = receiver(seen.clone(), notify).await;
+    let events = [
+        "recurring.agreement-activated.v1",
+        "recurring.agreement-rejected.v1",
+        "recurring.agreement-stopped.v1",
+        "recurring.agreement-expired.v1",
+        "recurring.charge-reserved.v1",
+        "recurring.charge-captured.v1",
+        "recurring.charge-canceled.v1",
+        "recurring.charge-refunded.v1",
+        "recurring.charge-failed.v1",
+        "recurring.charge-creation-failed.v1",
+    ];
+    let registered = register(&vipps, &url, &events).await.unwrap();
+    seen.lock().unwrap().secret = Some(registered.secret);
+    let draft = |initial: bool| {
+        let mut value = serde_json::json!({
+            "pricing": {"type": "LEGACY", "amount": 29900, "currency": "NOK"},
+            "interval": {"unit": "MONTH", "count": 1},
+            "merchantRedirectUrl": "https://example.com/redirect",
+            "merchantAgreementUrl": "https://example.com/agreement",
+            "productName": "News",
+            "externalId": "customer-17"
+        });
+        if initial {
+            value["initialCharge"] =
+                serde_json::json!({"amount": 4900, "description": "Start", "transactionType": "RESERVE_CAPTURE"});
+        }
+        let vipps = vipps.clone();
+        async move {
+            let draft: DraftAgreementV3 = body(value);
+            let answer = vipps.recurring().draft_agreement_v3().body(draft).send().await.unwrap();
+            let answer = answer.into_inner();
+            (answer.agreement_id, answer.charge_id.map(|c| c.to_string()), answer.vipps_confirmation_url.unwrap())
+        }
+    };
+    let accept = |id: String, phone: &'static str| {
+        let vipps = vipps.clone();
+        async move {
+            let body = vipps_recurring::types::ForceAcceptAgreementV3 { phone_number: phone.into() };
+            vipps.recurring().force_accept_agreement().agreement_id(id).body(body).send().await.unwrap();
+        }
+    };
+
+    // A: accepted (activated, the initial charge reserved), part captured, part refunded, stopped
+    // (stopped, and the rest of the reservation released).
+    let (a, initial, _) = draft(true).await;
+    let initial = initial.unwrap();
+    accept(a.clone(), "4791234567").await;
+    let r = vipps.recurring();
+    let capture: CaptureRequestV3 = body(serde_json::json!({"amount": 2000, "description": "first part"}));
+    r.capture_charge_v3().agreement_id(&a).charge_id(&initial).body(capture).send().await.unwrap();
+    let refund: RefundRequest = body(serde_json::json!({"amount": 1000, "description": "goodwill"}));
+    r.refund_charge_v3().agreement_id(&a).charge_id(&initial).body(refund).send().await.unwrap();
+    let stop: vipps_recurring::types::PatchAgreementV3 = body(serde_json::json!({"status": "STOPPED"}));
+    r.update_agreement_patch_v3().agreement_id(&a).body(stop).send().await.unwrap();
+    // B: rejected on its landing page.
+    let (b, _, confirmation) = draft(false).await;
+    let (page, token) = confirmation.split_once("?token=").unwrap();
+    let answer = vipps_core::reqwest::Client::builder()
+        .redirect(vipps_core::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(page)
+        .form(&[("token", token), ("decision", "reject")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    // C: left pending until it expires.
+    let (c, _, _) = draft(false).await;
+    // D: accepted by the customer whose payments fail; its charge fails on its due date.
+    let (d, _, _) = draft(false).await;
+    accept(d.clone(), vipps_sandbox::recurring::FAILING_PHONE_NUMBER).await;
+    let due = (sandbox.state().today() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let charge: CreateChargeV3 = body(serde_json::json!({
+        "amount": 29900, "description": "Month 1", "due": due, "retryDays": 0,
+        "transactionType": "DIRECT_CAPTURE", "orderId": "failing-1"
+    }));
+    r.create_charge_v3().agreement_id(&d).body(charge).send().await.unwrap();
+    sandbox.advance_clock(std::time::Duration::from_secs(2 * 24 * 60 * 60)).unwrap();
+    r.fetch_agreement_v3().agreement_id(&c).send().await.unwrap();
+    let failed = r.fetch_charge_v3().agreement_id(&d).charge_id("failing-1").send().await.unwrap().into_inner();
+    assert_eq!(failed.status, vipps_recurring::types::ChargeStatus::Failed);
+    // E: a create-multiple charge for the stopped agreement is not created.
+    let due = (sandbox.state().today() + chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
+    let batch: Vec<CreateChargeAsyncV3> = body(serde_json::json!([{
+        "agreementId": a, "amount": 29900, "description": "Month 2", "due": due, "retryDays": 2,
+        "transactionType": "DIRECT_CAPTURE", "orderId": "batch-1"
+    }]));
+    let answer = r.create_charge_async_v3().body(batch).send().await.unwrap().into_inner();
+    assert_eq!(answer.invalid_charges.len(), 1);
+
+    // activated x2, reserved, captured, refunded, stopped, canceled, rejected, expired, failed,
+    // creation-failed: eleven, each verified once.
+    for _ in 0..11 {
+        tokio::time::timeout(std::time::Duration::from_secs(20), delivered.recv()).await.expect("a delivery").unwrap();
+    }
+    let attempts = || sandbox.state().delivery_log.lock().unwrap().clone();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while attempts().len() < 12 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Nothing more comes (a duplicate would show up here).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let seen = seen.lock().unwrap();
+    assert!(seen.rejected.is_empty(), "every delivery verifies: {:?}", seen.rejected);
+    let mut verified = seen.verified.clone();
+    verified.sort();
+    let mut expected: Vec<&str> = events.to_vec();
+    expected.push("recurring.agreement-activated.v1");
+    expected.sort();
+    assert_eq!(verified, expected, "exactly one verified delivery per event");
+    assert_eq!(seen.requests, 12, "eleven events, the first tried twice");
+    let attempts = attempts();
+    assert_eq!(attempts.len(), 12, "{attempts:?}");
+    assert_eq!(attempts.iter().filter(|a| a.status == Some(500)).count(), 1, "{attempts:?}");
+
+    let agreement = |name: &str, id: &str| {
+        seen.events.iter().find_map(|e| match e {
+            Event::Agreement(e) if e.event_type.as_str() == name && e.agreement_id == id => Some(e.clone()),
+            _ => None,
+        })
+    };
+    let charge = |name: &str| {
+        seen.events.iter().find_map(|e| match e {
+            Event::Charge(e) if e.event_type.as_str() == name => Some(e.clone()),
+            _ => None,
+        })
+    };
+    let activated = agreement("recurring.agreement-activated.v1", &a).expect("A activated");
+    assert_eq!(activated.msn.as_deref(), Some("123456"));
+    assert_eq!(activated.agreement_external_id.as_deref(), Some("customer-17"));
+    assert_eq!(activated.actor.as_deref(), Some("USER"));
+    assert!(activated.agreement_uuid.is_some());
+    assert!(agreement("recurring.agreement-activated.v1", &d).is_some(), "D activated");
+    assert_eq!(agreement("recurring.agreement-stopped.v1", &a).expect("A stopped").actor.as_deref(), Some("MERCHANT"));
+    assert_eq!(agreement("recurring.agreement-rejected.v1", &b).expect("B rejected").actor.as_deref(), Some("USER"));
+    assert!(agreement("recurring.agreement-expired.v1", &c).is_some(), "C expired");
+
+    let reserved = charge("recurring.charge-reserved.v1").unwrap();
+    assert_eq!((reserved.agreement_id.as_str(), reserved.charge_id.as_str()), (a.as_str(), initial.as_str()));
+    let what = (reserved.amount, reserved.currency.as_deref(), reserved.charge_type.as_deref());
+    assert_eq!(what, (Some(4900), Some("NOK"), Some("INITIAL")));
+    assert_eq!(charge("recurring.charge-captured.v1").unwrap().amount_captured, Some(2000));
+    assert_eq!(charge("recurring.charge-refunded.v1").unwrap().amount_refunded, Some(1000));
+    let canceled = charge("recurring.charge-canceled.v1").unwrap();
+    assert_eq!((canceled.charge_id.as_str(), canceled.amount_canceled), (initial.as_str(), Some(2900)));
+    let failed = charge("recurring.charge-failed.v1").unwrap();
+    let what = (failed.charge_id.as_str(), failed.failure_reason.as_deref());
+    assert_eq!(what, ("failing-1", Some("user_action_required")));
+    let not_created = charge("recurring.charge-creation-failed.v1").unwrap();
+    assert_eq!((not_created.agreement_id.as_str(), not_created.charge_id.as_str()), (a.as_str(), "batch-1"));
+    assert!(not_created.failure_reason.as_deref().is_some_and(|r| r.contains("STOPPED")), "{not_created:?}");
 }

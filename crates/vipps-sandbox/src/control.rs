@@ -67,7 +67,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     next.run(request).await
 }
 
-fn check_same_site(headers: &HeaderMap, own_origin: &str) -> ApiResult<()> {
+pub(crate) fn check_same_site(headers: &HeaderMap, own_origin: &str) -> ApiResult<()> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let same = origin.to_str().is_ok_and(|o| o.trim_end_matches('/').eq_ignore_ascii_case(own_origin));
         if !same {

@@ -1,18 +1,21 @@
-//! Webhook deliveries: every ePayment event is sent, signed, to the URLs its merchant
-//! registered for it through the Webhooks API ([`crate::webhooks`]).
+//! Webhook deliveries: every ePayment and Recurring event is sent, signed, to the URLs its
+//! merchant registered for it through the Webhooks API ([`crate::webhooks`]).
 //!
-//! A delivery is a `POST` of the event as JSON (`msn`, `reference`, `pspReference`, `name`,
-//! `amount`, `timestamp`, `idempotencyKey`, `success`) to the registered URL, signed with the
+//! A delivery is a `POST` of the event as JSON to the registered URL, signed with the
 //! registration's secret as the Webhooks API does it (`x-ms-date`, `x-ms-content-sha256` and
 //! `Authorization`, made by [`vipps_core::webhooks::sign`]), so that a receiver checks it with
-//! [`vipps_core::webhooks::Verifier`]. The event is named `epayments.payment.<name>.v1`.
+//! [`vipps_core::webhooks::Verifier`] and reads it into [`vipps_core::webhooks::Event`]. An
+//! ePayment event (`msn`, `reference`, `pspReference`, `name`, `amount`, `timestamp`,
+//! `idempotencyKey`, `success`) is named `epayments.payment.<name>.v1`; the Recurring events
+//! and their fields are listed in [`crate::recurring`] ("Webhooks").
 //!
 //! Deliveries run on a background task of a started sandbox (a bare
 //! [`crate::SandboxBuilder::router`] sends none). One that does not get a 2xx answer (or no
 //! answer within 10 s) is tried again after [`crate::SandboxBuilder::webhook_retry_delay`]
 //! (1 s by default), doubled each time, [`MAX_ATTEMPTS`] attempts in all. `x-ms-date` is the
 //! wall-clock time of each attempt, not the sandbox clock, since the receiver checks it
-//! against its own clock.
+//! against its own clock: a retry is signed anew, so a receiver that refuses stale dates
+//! accepts it.
 
 use std::sync::Weak;
 use std::time::{Duration, SystemTime};
@@ -29,7 +32,7 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct Outgoing {
     /// The merchant it concerns.
     pub msn: String,
-    /// The webhook event name (`epayments.payment.captured.v1`).
+    /// The webhook event name (`epayments.payment.captured.v1`, `recurring.charge-reserved.v1`).
     pub event: String,
     /// The JSON body.
     pub body: bytes::Bytes,

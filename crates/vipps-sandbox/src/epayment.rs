@@ -13,7 +13,8 @@
 //! |---|---|
 //! | `CREATED` | create: waiting for the customer |
 //! | `AUTHORIZED` | force approve (the customer approved): the whole amount is reserved |
-//! | `ABORTED` | the customer rejected (not reachable through the API; the landing page will) |
+//! | `AUTHORIZED` | or the customer approved on the landing page (`redirectUrl`, see [`crate::landing`]) |
+//! | `ABORTED` | the customer rejected on the landing page |
 //! | `EXPIRED` | nobody approved it in time: 5 minutes of sandbox time by default ([`crate::SandboxBuilder::epayment_expiry`]), or at the request's `expiresAt` |
 //! | `TERMINATED` | cancel before anything was captured |
 //!
@@ -38,7 +39,8 @@
 //! `epayments.payment.<name>.v1` (see [`crate::delivery`]).
 //!
 //! Differences from the real service, on purpose: every `userFlow` gets a `redirectUrl` on
-//! the sandbox (even `PUSH_MESSAGE`), carrying the token force approve accepts; the spec's
+//! the sandbox (even `PUSH_MESSAGE`): the sandbox's own landing page, carrying the token force
+//! approve accepts and the page's form must send back; the spec's
 //! required `paymentAction` of an event holds the event's name.
 
 use std::collections::HashMap;
@@ -57,6 +59,7 @@ use vipps_epayment::types::{
 
 use crate::extract::{check_url, parse_json, Json, Msn, Path};
 use crate::problem::{ApiError, ApiResult};
+use crate::landing::Decision;
 use crate::state::{lock, AppState};
 
 /// The longest `Idempotency-Key` the ePayment API accepts.
@@ -77,6 +80,8 @@ struct Payment {
     phone_number: Option<String>,
     payment_method: PaymentMethodType,
     redirect_url: String,
+    return_url: Option<String>,
+    description: Option<String>,
     events: Vec<PaymentEvent>,
 }
 
@@ -250,6 +255,8 @@ async fn create(
         phone_number: phone_number(body.customer.as_ref()),
         payment_method: body.payment_method.type_.clone(),
         redirect_url: redirect_url.clone(),
+        return_url: body.return_url.clone(),
+        description: body.payment_description.as_ref().map(|d| d.to_string()),
         events: Vec::new(),
     };
     payment.record(PaymentEventName::Created, body.amount.value, Some(&key), now);
@@ -451,6 +458,68 @@ async fn force_approve(
     })
 }
 
+/// What the landing page shows of a payment, read after any change it made.
+#[derive(Debug, Clone)]
+pub(crate) struct Asked {
+    pub msn: String,
+    pub amount: u64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub state: PaymentState,
+    pub return_url: Option<String>,
+}
+
+/// The payment of a landing link, `reference` and its `token`, after applying its expiry; with
+/// `decision`, the customer's answer applied (only to a payment still CREATED, else 409). A
+/// reference no merchant has is a 404; one whose payments all have another token a 403.
+pub(crate) fn landing(state: &AppState, reference: &str, token: &str, decision: Option<Decision>) -> ApiResult<Asked> {
+    let now = state.now();
+    let mut store = lock(&state.epayment);
+    let mut known = false;
+    let found = store.payments.iter_mut().find(|((_, r), p)| {
+        known |= r == reference;
+        r == reference && crate::landing::same_token(&p.token, token)
+    });
+    let Some(((msn, _), payment)) = found else {
+        return Err(if known {
+            ApiError::forbidden("the link's token does not match this payment; open the redirectUrl as it was given")
+        } else {
+            ApiError::not_found(format!("no payment with reference {reference}"))
+        });
+    };
+    let msn = msn.clone();
+    let before = payment.events.len();
+    payment.expire_if_due(now);
+    let outcome = match decision {
+        None => Ok(()),
+        Some(_) if payment.state != PaymentState::Created => Err(ApiError::conflict(format!(
+            "this payment is {} and no longer waits for an answer",
+            payment.state
+        ))),
+        Some(Decision::Approve) => {
+            payment.state = PaymentState::Authorized;
+            payment.authorized = payment.amount.value;
+            payment.record(PaymentEventName::Authorized, payment.amount.value, None, now);
+            Ok(())
+        }
+        Some(Decision::Reject) => {
+            payment.state = PaymentState::Aborted;
+            payment.record(PaymentEventName::Aborted, payment.amount.value, None, now);
+            Ok(())
+        }
+    };
+    publish(state, &msn, &payment.events[before..]);
+    outcome?;
+    Ok(Asked {
+        msn,
+        amount: payment.amount.value,
+        currency: payment.amount.currency.to_string(),
+        description: payment.description.clone(),
+        state: payment.state.clone(),
+        return_url: payment.return_url.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +542,8 @@ mod tests {
             phone_number: None,
             payment_method: PaymentMethodType::Wallet,
             redirect_url: "http://localhost/".into(),
+            return_url: None,
+            description: None,
             events: Vec::new(),
         };
         p.expire_if_due(start + chrono::Duration::minutes(4));

@@ -18,8 +18,9 @@
 //! units, product orders, price packages, the proposal endpoints); Order Management (images,
 //! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
 //! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
-//! (register, list, delete), with signed deliveries of ePayment events to the registered URLs
-//! ([`delivery`]). Every API call must carry a token the sandbox issued and
+//! (register, list, delete), with signed deliveries of ePayment and Recurring events to the
+//! registered URLs ([`delivery`]); and the landing pages a customer opens to approve or reject
+//! a payment or an agreement ([`landing`]). Every API call must carry a token the sandbox issued and
 //! the subscription key; request bodies are read into the generated types, so a body that
 //! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
@@ -46,6 +47,7 @@ pub mod control;
 pub mod delivery;
 pub mod epayment;
 pub mod extract;
+pub mod landing;
 pub mod management;
 mod middleware;
 pub mod order_management;
@@ -197,6 +199,7 @@ fn router(state: AppState) -> Router {
         .merge(order_management::routes())
         .merge(epayment::routes())
         .merge(webhooks::routes())
+        .merge(landing::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))

@@ -28,9 +28,12 @@
 //!
 //! # Agreements
 //!
-//! - Draft → **PENDING**, with a `vippsConfirmationUrl` (an `https://sandbox.vipps.invalid/…`
-//!   landing page, or a `vipps://` link with `isApp`) and, when `initialCharge` is given, an
-//!   INITIAL charge in PENDING whose id is in the answer.
+//! - Draft → **PENDING**, with a `vippsConfirmationUrl` (the sandbox's own landing page,
+//!   `{base}/recurring/v3/landing/{agreementId}?token=…`, see [`crate::landing`]; or a
+//!   `vipps://` link with `isApp`) and, when `initialCharge` is given, an INITIAL charge in
+//!   PENDING whose id is in the answer.
+//! - On the landing page the customer approves (as force-accept, with the phone number the
+//!   page shows) or rejects: **STOPPED**, `stop` set, the initial charge cancelled.
 //! - Force-accept (`PATCH …/accept` with a phone number, test mode only) → **ACTIVE**, `start`
 //!   set. The initial charge is processed at once: RESERVE_CAPTURE → RESERVED,
 //!   DIRECT_CAPTURE → CHARGED. A VARIABLE agreement gets `maxAmount` = `suggestedMaxAmount`
@@ -40,6 +43,20 @@
 //! - PATCH with `"status": "STOPPED"` → **STOPPED** (from PENDING or ACTIVE), `stop` set; every
 //!   charge still open is released as by a cancel (the docs say stopping does that).
 //! - A STOPPED or EXPIRED agreement cannot be updated, accepted or charged: **409**.
+//!
+//! # Webhooks
+//!
+//! Every change is delivered, signed, to the webhooks the merchant registered for its event
+//! (see [`crate::delivery`]): `recurring.agreement-activated.v1` (accepted, `actor` `USER`),
+//! `-rejected.v1` (`USER`), `-stopped.v1` (`MERCHANT`), `-expired.v1` (`SYSTEM`), each with
+//! `agreementId`, `agreementUUID`, `agreementExternalId`, `eventType`, `occurred`, `msn`;
+//! `recurring.charge-reserved.v1`, `-captured.v1`, `-canceled.v1`, `-refunded.v1`,
+//! `-failed.v1` (with `failureReason`), each with `agreementId`, `chargeId`,
+//! `chargeExternalId`, `transactionId`, `amount`, `currency`, `chargeType`, `amountCaptured`,
+//! `amountCanceled`, `amountRefunded`, `eventType`, `occurred`, `msn`; and
+//! `recurring.charge-creation-failed.v1` for each charge a create-multiple request refused.
+//! `occurred` is the sandbox clock's time of the change (an expiry or a charge processed on
+//! its due date has the time it happened, not the time it was noticed).
 //!
 //! # Charges
 //!
@@ -124,7 +141,7 @@ pub const DUE_NOTICE_DAYS: i64 = 1;
 /// force-accepted with it end FAILED with `user_action_required` (after their retry days).
 pub const FAILING_PHONE_NUMBER: &str = "4799999999";
 
-/// Where the sandbox's made-up landing pages and userinfo URLs point (a reserved domain).
+/// Where the sandbox's made-up userinfo URLs point (a reserved domain).
 const PUBLIC_HOST: &str = "https://sandbox.vipps.invalid";
 
 /// The most charges one create-multiple request may hold.
@@ -159,7 +176,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Merchant {
     }
 }
 
-fn clock(state: &AppState) -> Clock {
+/// The Recurring store, locked. When the lock is let go, the webhook events of what changed
+/// meanwhile go to the delivery queue ([`crate::delivery`]), whatever the handler answers: an
+/// agreement that expired while a request failed did expire.
+pub(crate) struct Locked<'a> {
+    guard: std::sync::MutexGuard<'a, Store>,
+    outbox: &'a tokio::sync::mpsc::UnboundedSender<crate::delivery::Outgoing>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        for notice in self.guard.take_notices() {
+            // Only a started sandbox delivers; for a bare router the event is dropped.
+            let _ = self.outbox.send(notice);
+        }
+    }
+}
+
+/// Locks the Recurring store (see [`Locked`]).
+pub(crate) fn store(state: &AppState) -> Locked<'_> {
+    Locked { guard: lock(&state.recurring), outbox: &state.outbox }
+}
+
+pub(crate) fn clock(state: &AppState) -> Clock {
     Clock {
         now: state.now(),
         pending_timeout: Duration::from_std(state.config.agreement_pending_timeout).unwrap_or(Duration::MAX),
@@ -255,7 +307,7 @@ async fn list_agreements(
     let page_size = number("pageSize", 500, 2000)? as usize;
 
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let mut found = Vec::new();
     for ai in store.agreements_of(&msn) {
         store.settle_agreement(ai, clock);
@@ -485,14 +537,15 @@ async fn draft_agreement(
     let agreement_id = state.id("agr_");
     let id = agreement_id.clone();
     let uuid = Uuid::new_v4();
+    let landing_token = Uuid::new_v4().simple().to_string();
     let confirmation_url = if body.is_app {
         format!("vipps://recurring/agreements/{uuid}")
     } else {
-        format!("{PUBLIC_HOST}/recurring/landing/{uuid}")
+        format!("{}/recurring/v3/landing/{agreement_id}?token={landing_token}", state.base_url())
     };
     let generated_charge_id = draft.initial.as_ref().filter(|ic| ic.id.is_none()).map(|_| state.id("chr_"));
 
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     if let Some(id) = draft.initial.as_ref().and_then(|ic| ic.id.as_ref()) {
         if store.charge_exists(&msn, id) {
             return Err(ApiError::conflict(format!("a charge with id {} already exists", id.as_str())));
@@ -521,6 +574,8 @@ async fn draft_agreement(
         is_app: body.is_app,
         sub: None,
         confirmation_url: confirmation_url.clone(),
+        landing_token,
+        phone_number: body.phone_number.as_ref().map(|p| p.to_string()),
         charges: Vec::new(),
         initial_charge: None,
     });
@@ -579,7 +634,7 @@ async fn fetch_agreement(
     Path(agreement_id): Path<String>,
 ) -> ApiResult<axum::Json<rt::AgreementResponseV3>> {
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ai = store.find_agreement(&msn, &agreement_id)?;
     store.settle_agreement(ai, clock);
     Ok(axum::Json(store.agreement_response(ai)))
@@ -633,7 +688,7 @@ async fn update_agreement(
     let external_id = body.external_id.as_ref().map(|e| e.to_string());
 
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ai = store.find_agreement(&msn, &agreement_id)?;
     store.settle_agreement(ai, clock);
     store.ensure_changeable(ai)?;
@@ -717,11 +772,81 @@ async fn force_accept(
         return Err(ApiError::invalid("phoneNumber", "must be an MSISDN: up to 15 digits, such as 4712345678"));
     }
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ai = store.find_agreement(&msn, &agreement_id)?;
     store.settle_agreement(ai, clock);
     store.accept(ai, phone, clock)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the landing page shows of an agreement, read after any change it made.
+#[derive(Debug, Clone)]
+pub(crate) struct Asked {
+    pub msn: String,
+    pub product_name: String,
+    pub product_description: Option<String>,
+    /// `29900 NOK every month`, `up to 50000 NOK every month`.
+    pub price: String,
+    /// The initial charge: amount, currency and description.
+    pub initial: Option<(u32, String, String)>,
+    pub status: rt::AgreementStatus,
+    pub redirect_url: String,
+    pub phone_number: Option<String>,
+}
+
+/// The agreement of a landing link, `agreement_id` and its `token`, after applying its expiry;
+/// with a decision, the customer's answer applied: approve as force-accept does, for the
+/// customer with that phone number; reject to STOPPED (see [`Store::reject`]). Only a PENDING
+/// agreement takes an answer (409 otherwise).
+pub(crate) fn landing(
+    state: &AppState,
+    agreement_id: &str,
+    token: &str,
+    decision: Option<(crate::landing::Decision, &str)>,
+) -> ApiResult<Asked> {
+    let clock = clock(state);
+    let mut store = store(state);
+    let ai = store.find_landing(agreement_id, token)?;
+    store.settle_agreement(ai, clock);
+    match decision {
+        None => {}
+        Some((crate::landing::Decision::Approve, phone)) => {
+            if phone.is_empty() || phone.len() > 15 || !phone.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::invalid("phoneNumber", "must be an MSISDN: up to 15 digits, such as 4712345678"));
+            }
+            store.accept(ai, phone, clock)?;
+        }
+        Some((crate::landing::Decision::Reject, _)) => store.reject(ai, clock)?,
+    }
+    let a = store.agreement(ai);
+    let every = store::interval_response(a.interval.clone()).text.unwrap_or_default();
+    let price = match &a.pricing {
+        Pricing::Legacy { currency, amount } => format!("{} {currency} {every}", money(*amount)),
+        Pricing::Variable { currency, suggested_max, max } => {
+            format!("up to {} {currency} {every}", money(max.unwrap_or(*suggested_max)))
+        }
+    };
+    let initial = a.initial_charge.map(|ci| {
+        let c = store.charge(ci);
+        (c.amount, c.currency.to_string(), c.description.clone())
+    });
+    Ok(Asked {
+        msn: a.msn.clone(),
+        product_name: a.product_name.to_string(),
+        product_description: a.product_description.as_ref().map(|d| d.to_string()),
+        price,
+        initial,
+        status: a.status.clone(),
+        redirect_url: a.merchant_redirect_url.to_string(),
+        phone_number: a.phone_number.clone(),
+    })
+}
+
+/// An amount in minor units as `299.00`.
+pub(crate) fn money(minor: impl Into<i128>) -> String {
+    let minor = minor.into();
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -875,7 +1000,7 @@ async fn create_charge(
         clock.now.date_naive(),
     )?;
     let generated = new.id.is_none().then(|| state.id("chr_"));
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ai = store.find_agreement(&msn, &agreement_id)?;
     store.settle_agreement(ai, clock);
     store.ensure_chargeable(ai)?;
@@ -912,7 +1037,7 @@ async fn create_charges_async(
         .collect::<ApiResult<Vec<_>>>()?;
     let clock = clock(&state);
     let today = clock.now.date_naive();
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let mut answer = rt::AsyncChargeResponse { invalid_charges: Vec::new(), valid_charges: Vec::new() };
     for (c, echo) in body.iter().zip(echoes) {
         let outcome = check_charge(
@@ -934,9 +1059,11 @@ async fn create_charges_async(
         });
         match outcome {
             Ok(id) => answer.valid_charges.push(id),
-            Err(e) => answer
-                .invalid_charges
-                .push(rt::InvalidChargeResponse { charge_batch_item_dto: echo, errors: vec![e.detail] }),
+            Err(e) => {
+                store.creation_failed_notice(&msn, &c.agreement_id, &c.order_id, &e.detail, clock.now);
+                let invalid = rt::InvalidChargeResponse { charge_batch_item_dto: echo, errors: vec![e.detail] };
+                answer.invalid_charges.push(invalid)
+            }
         }
     }
     Ok((StatusCode::ACCEPTED, axum::Json(answer)))
@@ -968,7 +1095,7 @@ async fn list_charges(
         ),
     };
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ai = store.find_agreement(&msn, &agreement_id)?;
     store.settle_agreement(ai, clock);
     store.settle_charges(ai, clock);
@@ -996,7 +1123,7 @@ async fn fetch_charge(
     Path((agreement_id, charge_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<rt::ChargeResponseV3>> {
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ci = settled_charge(&mut store, &msn, &agreement_id, &charge_id, clock)?;
     Ok(axum::Json(store.charge_response(ci)))
 }
@@ -1007,7 +1134,7 @@ async fn fetch_charge_by_id(
     Path(charge_id): Path<String>,
 ) -> ApiResult<axum::Json<rt::ChargeResponseV3>> {
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ci = store.find_charge(&msn, &charge_id)?;
     let ai = store.charge(ci).agreement;
     store.settle_agreement(ai, clock);
@@ -1022,7 +1149,7 @@ async fn cancel_charge(
     IdempotencyKey(key): IdempotencyKey,
 ) -> ApiResult<StatusCode> {
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ci = settled_charge(&mut store, &msn, &agreement_id, &charge_id, clock)?;
     store.cancel(ci, &key, clock)?;
     Ok(StatusCode::NO_CONTENT)
@@ -1037,7 +1164,7 @@ async fn capture_charge(
 ) -> ApiResult<StatusCode> {
     at_least_100("amount", body.amount)?;
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ci = settled_charge(&mut store, &msn, &agreement_id, &charge_id, clock)?;
     store.capture(ci, body.amount, &key, clock)?;
     Ok(StatusCode::NO_CONTENT)
@@ -1052,7 +1179,7 @@ async fn refund_charge(
 ) -> ApiResult<StatusCode> {
     at_least_100("amount", body.amount)?;
     let clock = clock(&state);
-    let mut store = lock(&state.recurring);
+    let mut store = store(&state);
     let ci = settled_charge(&mut store, &msn, &agreement_id, &charge_id, clock)?;
     store.refund(ci, body.amount, &key, clock)?;
     Ok(StatusCode::NO_CONTENT)

@@ -15,6 +15,7 @@ use vipps_recurring::types as rt;
 use crate::problem::{ApiError, ApiResult};
 
 use super::{DUE_NOTICE_DAYS, FAILING_PHONE_NUMBER};
+use crate::delivery::Outgoing;
 
 /// How long a `Continuation-Token` can be used, by the sandbox clock.
 const CURSOR_LIFETIME_MINUTES: i64 = 10;
@@ -79,6 +80,10 @@ pub(crate) struct Agreement {
     pub is_app: bool,
     pub sub: Option<String>,
     pub confirmation_url: String,
+    /// The token of the landing page's link (`?token=`), which its form must send back.
+    pub landing_token: String,
+    /// The phone number the draft named, offered on the landing page.
+    pub phone_number: Option<String>,
     /// Indexes into [`Store::charges`], in creation order.
     pub charges: Vec<usize>,
     pub initial_charge: Option<usize>,
@@ -174,6 +179,8 @@ pub struct Store {
     charge_index: HashMap<(String, String), usize>,
     cursors: HashMap<Uuid, Cursor>,
     transactions: u64,
+    /// Webhook events of the changes made since they were last taken (see [`Store::take_notices`]).
+    notices: Vec<Outgoing>,
 }
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
@@ -181,6 +188,78 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 }
 
 impl Store {
+    /// The webhook events (`recurring.agreement-*.v1`, `recurring.charge-*.v1`) of every change
+    /// since the last call, oldest first, for [`crate::delivery`].
+    pub(crate) fn take_notices(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Records an agreement event: `recurring.agreement-<what>.v1`, caused by `actor`.
+    fn agreement_notice(&mut self, ai: usize, what: &str, actor: &str, at: DateTime<Utc>) {
+        let a = &self.agreements[ai];
+        let event = format!("recurring.agreement-{what}.v1");
+        let mut body = serde_json::json!({
+            "agreementId": a.id.as_str(),
+            "agreementUUID": a.uuid.to_string(),
+            "eventType": event,
+            "occurred": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "actor": actor,
+            "msn": a.msn,
+        });
+        if let Some(external) = &a.external_id {
+            body["agreementExternalId"] = serde_json::Value::String(external.to_string());
+        }
+        self.notices.push(Outgoing { msn: a.msn.clone(), event, body: bytes::Bytes::from(body.to_string()) });
+    }
+
+    /// Records a charge event: `recurring.charge-<what>.v1`, with the charge's amounts as they
+    /// are after the change.
+    fn charge_notice(&mut self, ci: usize, what: &str, at: DateTime<Utc>) {
+        let c = &self.charges[ci];
+        let a = &self.agreements[c.agreement];
+        let event = format!("recurring.charge-{what}.v1");
+        let mut body = serde_json::json!({
+            "agreementId": a.id.as_str(),
+            "chargeId": c.id.as_str(),
+            "chargeExternalId": c.external_id.as_str(),
+            "eventType": event,
+            "occurred": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "transactionId": c.transaction_id.as_str(),
+            "amount": c.amount,
+            "currency": c.currency.to_string(),
+            "chargeType": c.kind.to_string(),
+            "amountCaptured": c.captured,
+            "amountCanceled": c.cancelled,
+            "amountRefunded": c.refunded,
+            "msn": c.msn,
+        });
+        if let Some((reason, _)) = &c.failure {
+            body["failureReason"] = serde_json::Value::String(reason.to_string());
+        }
+        self.notices.push(Outgoing { msn: c.msn.clone(), event, body: bytes::Bytes::from(body.to_string()) });
+    }
+
+    /// Records that a charge of a create-multiple request was not created, with why.
+    pub(crate) fn creation_failed_notice(
+        &mut self,
+        msn: &str,
+        agreement_id: &str,
+        charge_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) {
+        let event = "recurring.charge-creation-failed.v1".to_owned();
+        let body = serde_json::json!({
+            "agreementId": agreement_id,
+            "chargeId": charge_id,
+            "eventType": event,
+            "occurred": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "failureReason": reason,
+            "msn": msn,
+        });
+        self.notices.push(Outgoing { msn: msn.to_owned(), event, body: bytes::Bytes::from(body.to_string()) });
+    }
+
     /// Brings every agreement and charge up to date with the clock: expires PENDING agreements
     /// older than `pending_timeout`, moves charges from PENDING to DUE, and processes the ones
     /// whose due date has come. The handlers do this lazily for what they touch; this does it
@@ -218,6 +297,22 @@ impl Store {
             .copied()
             .filter(|&ai| self.agreements[ai].msn == msn)
             .ok_or_else(|| ApiError::not_found(format!("no agreement with id {id}")))
+    }
+
+    /// The agreement of a landing link, whatever its merchant: 404 for an unknown id, 403 when
+    /// `token` is not the link's.
+    pub(crate) fn find_landing(&self, id: &str, token: &str) -> ApiResult<usize> {
+        let ai = self
+            .agreement_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| ApiError::not_found(format!("no agreement with id {id}")))?;
+        if !crate::landing::same_token(&self.agreements[ai].landing_token, token) {
+            return Err(ApiError::forbidden(
+                "the link's token does not match this agreement; open the vippsConfirmationUrl as it was given",
+            ));
+        }
+        Ok(ai)
     }
 
     /// The charge `charge_id` of merchant `msn`, or 404.
@@ -295,7 +390,9 @@ impl Store {
             return;
         }
         a.status = rt::AgreementStatus::Expired;
-        if let Some(ci) = a.initial_charge {
+        let initial = a.initial_charge;
+        self.agreement_notice(ai, "expired", "SYSTEM", deadline);
+        if let Some(ci) = initial {
             self.release(ci, None, deadline);
         }
     }
@@ -345,6 +442,7 @@ impl Store {
                         occurred: at,
                         success: false,
                     });
+                    self.charge_notice(ci, "failed", at);
                 }
             }
         }
@@ -375,12 +473,14 @@ impl Store {
                 let key = c.system_key("reserve");
                 c.status = rt::ChargeStatus::Reserved;
                 c.event(rt::ChargeEventEvent::Reserve, amount, &key, at);
+                self.charge_notice(ci, "reserved", at);
             }
             rt::TransactionType::DirectCapture => {
                 let key = c.system_key("capture");
                 c.captured = amount;
                 c.status = rt::ChargeStatus::Charged;
                 c.event(rt::ChargeEventEvent::Capture, amount, &key, at);
+                self.charge_notice(ci, "captured", at);
             }
             // `parse_json` refuses unknown values in requests.
             rt::TransactionType::Unknown(_) => unreachable!("charges hold only known transaction types"),
@@ -400,6 +500,7 @@ impl Store {
                 c.cancelled += open;
                 c.status = S::Cancelled;
                 c.event(rt::ChargeEventEvent::Cancel, open, &key, at);
+                self.charge_notice(ci, "canceled", at);
                 true
             }
             S::Reserved | S::PartiallyCaptured | S::PartiallyRefunded if c.open() > 0 => {
@@ -407,6 +508,7 @@ impl Store {
                 c.cancelled += open;
                 c.status = c.money_status();
                 c.event(rt::ChargeEventEvent::Cancel, open, &key, at);
+                self.charge_notice(ci, "canceled", at);
                 true
             }
             _ => false,
@@ -434,7 +536,9 @@ impl Store {
             // The test customer takes the suggested maximum.
             *max = Some(*suggested_max);
         }
-        if let Some(ci) = a.initial_charge {
+        let initial = a.initial_charge;
+        self.agreement_notice(ai, "activated", "USER", clock.now);
+        if let Some(ci) = initial {
             if self.charges[ci].status == rt::ChargeStatus::Pending {
                 self.process(ci, clock.now);
             }
@@ -473,6 +577,32 @@ impl Store {
         let a = &mut self.agreements[ai];
         a.status = rt::AgreementStatus::Stopped;
         a.stop = Some(clock.now);
+        self.agreement_notice(ai, "stopped", "MERCHANT", clock.now);
+        self.release_all(ai, key, clock);
+    }
+
+    /// The customer rejects PENDING agreement `ai` on its landing page: it is STOPPED (the
+    /// status the API shows for an agreement the user said no to), its initial charge
+    /// cancelled, and `recurring.agreement-rejected.v1` sent.
+    pub(crate) fn reject(&mut self, ai: usize, clock: Clock) -> ApiResult<()> {
+        let a = &mut self.agreements[ai];
+        if a.status != rt::AgreementStatus::Pending {
+            return Err(ApiError::conflict(format!(
+                "agreement {} is {}; only a PENDING agreement can be rejected",
+                a.id.as_str(),
+                a.status
+            )));
+        }
+        a.status = rt::AgreementStatus::Stopped;
+        a.stop = Some(clock.now);
+        let key = format!("sandbox-{}-reject", a.id.as_str());
+        self.agreement_notice(ai, "rejected", "USER", clock.now);
+        self.release_all(ai, &key, clock);
+        Ok(())
+    }
+
+    /// Releases every charge of agreement `ai` that still holds something open.
+    fn release_all(&mut self, ai: usize, key: &str, clock: Clock) {
         for k in 0..self.agreements[ai].charges.len() {
             let ci = self.agreements[ai].charges[k];
             self.release(ci, Some(key), clock.now);
@@ -522,6 +652,7 @@ impl Store {
         c.captured += amount;
         c.status = c.money_status();
         c.event(rt::ChargeEventEvent::Capture, amount, key, clock.now);
+        self.charge_notice(ci, "captured", clock.now);
         Ok(())
     }
 
@@ -546,6 +677,7 @@ impl Store {
         c.refunded += amount;
         c.status = c.money_status();
         c.event(rt::ChargeEventEvent::Refund, amount, key, clock.now);
+        self.charge_notice(ci, "refunded", clock.now);
         Ok(())
     }
 
@@ -672,7 +804,7 @@ impl Store {
 }
 
 /// The interval as the API shows it; a flexible interval has no unit or count.
-fn interval_response(interval: Option<(rt::TimePeriodUnit, u32)>) -> rt::TimePeriodResponse {
+pub(crate) fn interval_response(interval: Option<(rt::TimePeriodUnit, u32)>) -> rt::TimePeriodResponse {
     let Some((unit, count)) = interval else {
         return rt::TimePeriodResponse { count: None, text: Some("flexible".into()), unit: None };
     };
@@ -723,6 +855,8 @@ mod tests {
             is_app: false,
             sub: None,
             confirmation_url: "https://example.com/c".into(),
+            landing_token: "t".into(),
+            phone_number: None,
             charges: Vec::new(),
             initial_charge: None,
         })
