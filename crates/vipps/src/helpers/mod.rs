@@ -3,3 +3,7 @@
 
 #[cfg(feature = "recurring")]
 pub mod recurring;
+#[cfg(feature = "qr")]
+pub mod qr;
+#[cfg(feature = "report")]
+pub mod report;

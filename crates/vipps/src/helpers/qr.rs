@@ -1,0 +1,1 @@
+//! Conveniences for the QR API.
