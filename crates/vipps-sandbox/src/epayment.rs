@@ -153,6 +153,29 @@ impl Store {
     pub fn payment_count(&self) -> usize {
         self.payments.len()
     }
+
+    /// When the payment `reference` of `msn` whose landing page carries `token` stops waiting
+    /// for the customer, if it still waits (the QR API's one-time payment QR codes).
+    pub(crate) fn waiting_for_customer(&mut self, msn: &str, reference: &str, token: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let p = self.payments.get_mut(&(msn.to_owned(), reference.to_owned()))?;
+        p.expire_if_due(now);
+        (p.state == PaymentState::Created && p.token == token).then_some(p.expires_at)
+    }
+
+    /// Every capture and refund of every payment, as (msn, the event's place in its payment's
+    /// log, event), for the Report API's ledgers; in no particular order.
+    pub(crate) fn money_events(&self) -> Vec<(String, usize, PaymentEvent)> {
+        self.payments
+            .iter()
+            .flat_map(|((msn, _), p)| {
+                p.events
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| matches!(e.name, Some(PaymentEventName::Captured) | Some(PaymentEventName::Refunded)))
+                    .map(move |(i, e)| (msn.clone(), i, e.clone()))
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn routes() -> Router<AppState> {

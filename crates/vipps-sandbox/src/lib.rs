@@ -51,7 +51,9 @@ mod middleware;
 pub mod order_management;
 pub mod problem;
 pub mod psp;
+pub mod qr;
 pub mod recurring;
+pub mod report;
 pub mod state;
 pub mod webhooks;
 
@@ -134,6 +136,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// How many ledgers or ledger entries one Report API answer holds before its cursor (100);
+    /// see [`report`].
+    pub fn report_page_size(mut self, size: usize) -> Self {
+        self.config.report_page_size = size.max(1);
+        self
+    }
+
     /// How many charges one page of a charge list holds before a `Continuation-Token` (100).
     pub fn charges_page_size(mut self, size: usize) -> Self {
         self.config.charges_page_size = size.max(1);
@@ -197,6 +206,8 @@ fn router(state: AppState) -> Router {
         .merge(order_management::routes())
         .merge(epayment::routes())
         .merge(webhooks::routes())
+        .merge(qr::routes())
+        .merge(report::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
