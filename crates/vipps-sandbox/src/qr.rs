@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -325,7 +325,7 @@ async fn scan_redirect(State(state): State<AppState>, Path((msn, id)): Path<(Str
     let now = state.now();
     let store = lock(&state.qr);
     let qr = live(&store, &msn, &id, now).ok_or_else(|| ApiError::not_found(format!("no merchant redirect QR {id:?}")))?;
-    Ok(Redirect::to(&qr.redirect_url).into_response())
+    Ok((StatusCode::FOUND, [(header::LOCATION, qr.redirect_url)]).into_response())
 }
 
 async fn create_one_time(
