@@ -52,7 +52,7 @@ use vipps_report::types::{
 
 use crate::extract::{Path, Query};
 use crate::problem::{ApiError, ApiResult};
-use crate::state::{lock, AppState};
+use crate::state::{lock, AppState, Shared};
 
 /// The fee on each capture, in basis points of the captured amount (175 = 1.75 %).
 pub const FEE_BASIS_POINTS: i64 = 175;
@@ -93,7 +93,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// The MSN of each ledger that exists, in ledger id order.
-fn ledger_msns(state: &AppState) -> Vec<String> {
+fn ledger_msns(state: &Shared) -> Vec<String> {
     let mut msns: Vec<String> = lock(&state.epayment).money_events().into_iter().map(|(msn, _, _)| msn).collect();
     msns.push(state.config.credentials.merchant_serial_number.clone());
     msns.sort_by_key(|m| ledger_id(m));
@@ -101,7 +101,7 @@ fn ledger_msns(state: &AppState) -> Vec<String> {
     msns
 }
 
-fn msn_of(state: &AppState, ledger: &str) -> ApiResult<String> {
+fn msn_of(state: &Shared, ledger: &str) -> ApiResult<String> {
     ledger_msns(state)
         .into_iter()
         .find(|m| ledger_id(m) == ledger)
@@ -109,7 +109,7 @@ fn msn_of(state: &AppState, ledger: &str) -> ApiResult<String> {
 }
 
 /// Every entry of a ledger's topic, oldest first, with its ledger date.
-fn entries(state: &AppState, msn: &str, topic: Topic) -> Vec<(NaiveDate, Transaction)> {
+fn entries(state: &Shared, msn: &str, topic: Topic) -> Vec<(NaiveDate, Transaction)> {
     let mut events: Vec<_> =
         lock(&state.epayment).money_events().into_iter().filter(|(m, _, _)| m == msn).map(|(_, i, e)| (i, e)).collect();
     // The same order on every call: by time, then by payment, then as in the payment's log.
@@ -287,8 +287,9 @@ async fn transactions(
     Ok(axum::Json(ListLedgerTransactionsResponse { cursor: (next < all.len()).then(|| encode_cursor(&scope, next)), items }))
 }
 
-/// The funds balance of every ledger, by ledger id: captured − refunded − fees, for tests.
-pub fn balances(state: &AppState) -> BTreeMap<String, i64> {
+/// The funds balance of every ledger, by ledger id: captured − refunded − fees, for tests
+/// (`report::balances(sandbox.state())`).
+pub fn balances(state: &Shared) -> BTreeMap<String, i64> {
     ledger_msns(state)
         .into_iter()
         .map(|m| {

@@ -3,7 +3,9 @@
 //!
 //! The streams are `Send` (they run inside `tokio::spawn` and axum handlers), fetch one page
 //! at a time as they are read, stop when the API says there is no more, and yield an error
-//! where one happens (then end): a page that fails is never skipped.
+//! where one happens (then end): a page that fails is never skipped. A page that says there is
+//! more but gives no cursor, an empty one or the cursor it was fetched with (which would
+//! fetch the same page forever) gives its items, then an [`Error::MalformedResponse`].
 
 use futures::stream::{self, Stream, TryStreamExt};
 use vipps_core::Error;
@@ -18,36 +20,62 @@ fn malformed(message: &str) -> Error {
     Error::MalformedResponse { status: Some(200), path: Some("cursor".into()), message: message.into() }
 }
 
-/// The next cursor of a page that says there is more, refusing one that would loop: absent,
+/// Where a paged stream stands.
+enum Next {
+    /// The first page is next.
+    Start,
+    /// The page at this cursor is next.
+    Cursor(String),
+    /// The last page was read.
+    Done,
+    /// The last page said there is more but gave no usable cursor: this error is next, after
+    /// that page's items.
+    Broken(Error),
+}
+
+impl Next {
+    fn cursor(&self) -> Option<&str> {
+        match self {
+            Next::Cursor(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// What follows a page that says there is more, refusing a cursor that would loop: absent,
 /// empty or the same as the one just used.
-fn next_cursor(cursor: Option<String>, used: Option<&str>) -> Result<String, Error> {
+fn after(cursor: Option<String>, used: Option<&str>) -> Next {
     match cursor {
-        Some(c) if c.is_empty() => Err(malformed("the page says there is more but its cursor is empty")),
-        Some(c) if Some(c.as_str()) == used => Err(malformed("the page gave back the cursor it was fetched with")),
-        Some(c) => Ok(c),
-        None => Err(malformed("the page says there is more but has no cursor")),
+        Some(c) if c.is_empty() => Next::Broken(malformed("the page says there is more but its cursor is empty")),
+        Some(c) if Some(c.as_str()) == used => Next::Broken(malformed("the page gave back the cursor it was fetched with")),
+        Some(c) => Next::Cursor(c),
+        None => Next::Broken(malformed("the page says there is more but has no cursor")),
     }
 }
 
 /// Every ledger the keys give access to (only those settling for `recipient_handle`, such as
 /// `api:123456`, when given), following the list's cursor until it is empty.
 pub fn ledgers<'a>(client: &'a Client, recipient_handle: Option<&'a str>) -> impl Stream<Item = Result<Ledger, Error>> + Send + 'a {
-    stream::try_unfold(Some(None::<String>), move |cursor| async move {
-        let Some(cursor) = cursor else { return Ok(None) };
+    stream::try_unfold(Next::Start, move |next| async move {
+        match next {
+            Next::Done => return Ok(None),
+            Next::Broken(e) => return Err(e),
+            Next::Start | Next::Cursor(_) => {}
+        }
         let mut request = client.get_ledgers();
         if let Some(handle) = recipient_handle {
             request = request.settles_for_recipient_handles(handle);
         }
-        if let Some(c) = &cursor {
-            request = request.cursor(c.as_str());
+        if let Some(c) = next.cursor() {
+            request = request.cursor(c);
         }
         let page = request.send().await?.into_inner();
         // The list's cursor is empty (or absent) when there are no more ledgers.
-        let next = match page.cursor.filter(|c| !c.is_empty()) {
-            None => None,
-            more => Some(Some(next_cursor(more, cursor.as_deref())?)),
+        let following = match page.cursor.filter(|c| !c.is_empty()) {
+            None => Next::Done,
+            more => after(more, next.cursor()),
         };
-        Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
+        Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), following)))
     })
     .try_flatten()
 }
@@ -63,17 +91,21 @@ pub fn entries<'a>(
     topic: Topic,
     ledger_date: &'a str,
 ) -> impl Stream<Item = Result<Transaction, Error>> + Send + 'a {
-    stream::try_unfold(Some(None::<String>), move |cursor| {
+    stream::try_unfold(Next::Start, move |next| {
         let topic = topic.clone();
         async move {
-            let Some(cursor) = cursor else { return Ok(None) };
+            match next {
+                Next::Done => return Ok(None),
+                Next::Broken(e) => return Err(e),
+                Next::Start | Next::Cursor(_) => {}
+            }
             let mut request = client.get_report_by_date().ledger_id(ledger_id).topic(topic).ledger_date(ledger_date);
-            if let Some(c) = &cursor {
-                request = request.cursor(c.as_str());
+            if let Some(c) = next.cursor() {
+                request = request.cursor(c);
             }
             let page = request.send().await?.into_inner();
-            let next = if page.has_more == Some(true) { Some(Some(next_cursor(page.cursor, cursor.as_deref())?)) } else { None };
-            Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
+            let following = if page.has_more == Some(true) { after(page.cursor, next.cursor()) } else { Next::Done };
+            Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), following)))
         }
     })
     .try_flatten()
