@@ -22,8 +22,8 @@ const CREDENTIALS: [&str; 4] = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS
 
 /// The client, and the sandbox it talks to when there are no credentials (kept alive here).
 async fn connect() -> Result<(Vipps, Option<Sandbox>)> {
-    let is_set = |k: &&str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    let (set, missing): (Vec<&str>, Vec<&str>) = CREDENTIALS.iter().partition(is_set);
+    let (set, missing): (Vec<&str>, Vec<&str>) =
+        CREDENTIALS.iter().partition(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
     if !set.is_empty() && !missing.is_empty() {
         return Err(format!("{} set, but not {}: set all four or none", set.join(", "), missing.join(", ")).into());
     }
