@@ -92,7 +92,6 @@ pub fn entries<'a>(
     ledger_date: &'a str,
 ) -> impl Stream<Item = Result<Transaction, Error>> + Send + 'a {
     stream::try_unfold(Next::Start, move |next| {
-        let topic = topic.clone();
         async move {
             match next {
                 Next::Done => return Ok(None),
