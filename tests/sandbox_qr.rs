@@ -95,6 +95,12 @@ async fn merchant_redirect_qr_codes_are_created_read_listed_changed_and_deleted(
     let ids: Vec<&str> = all.iter().map(|q| q.id.as_str()).collect();
     assert_eq!(ids, ["billboard_1", "poster 2"]);
     assert!(all[1].expires_in.is_some_and(|s| (590..=600).contains(&s)), "{:?}", all[1].expires_in);
+    // An id with a space still scans.
+    assert_eq!(all[1].url, format!("{}/qr/r/{msn}/poster%202", sandbox.base_url()));
+    assert_eq!(scan(&all[1].url).await, Ok("https://shop.example.com/".to_owned()));
+    // Reading a code again gives the same image link: the sandbox keeps one image per code.
+    let png = || qr.get_merchant_redirect_qr_by_id().id("billboard_1").accept(QrFormat::Png).send();
+    assert_eq!(png().await.unwrap().into_inner().url, png().await.unwrap().into_inner().url);
 
     // Changing the target changes where the same code goes.
     let changed = qr

@@ -183,17 +183,30 @@ impl Store {
         match wanted {
             Wanted::Target => content.to_owned(),
             Wanted::Image(format) => {
-                let token = uuid::Uuid::new_v4().simple().to_string();
-                self.images.insert(token.clone(), Image { content: content.to_owned(), format, size, expires });
+                // The same image always gets the same link, so that reading a QR code again
+                // and again does not grow the store.
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(format!("{content}\n{}\n{size}", format.media_type()));
+                let token: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+                self.images.entry(token.clone()).or_insert(Image { content: content.to_owned(), format, size, expires });
                 format!("{base}/qr/images/{token}")
             }
         }
     }
 }
 
+/// `s` as one URL path segment: every byte but the unreserved ones percent-encoded.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn redirect_content(base: &str, msn: &str, id: &str) -> String {
-    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    format!("{base}/qr/r/{msn}/{id}")
+    format!("{base}/qr/r/{msn}/{}", path_segment(id))
 }
 
 fn expires_in(expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
@@ -427,8 +440,7 @@ fn image_query(q: &ImageQuery) -> ApiResult<(Format, u32)> {
 }
 
 fn callback_view(store: &mut Store, base: &str, msn: &str, id: &str, qr: &CallbackQr, format: Format, size: u32) -> MerchantCallbackQr {
-    let id_in_url: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    let content = format!("{base}/qr/c/{msn}/{id_in_url}");
+    let content = format!("{base}/qr/c/{msn}/{}", path_segment(id));
     let image = store.url(base, &content, Wanted::Image(format), size, None);
     MerchantCallbackQr {
         location_description: Some(qr.location_description.clone()),
