@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde_json::json;
-use vipps::report::{entries, ledgers, minor_units, Topic};
+use vipps::report::{entries, feed, ledgers, minor_units, FeedPage, Topic};
 use vipps::Vipps;
 use vipps_report::types::{GetReportFeedTopic, Transaction, TransactionEntryType as Kind};
 use vipps_sandbox::report::{fee, ledger_id};
@@ -219,21 +219,14 @@ async fn the_feed_gives_a_cursor_to_continue_from() {
     five_captures(&vipps).await;
     let report = vipps.report();
     let ledger = ledger_id(&sandbox.credentials().merchant_serial_number);
-    let mut cursor: Option<String> = None;
-    let mut seen = Vec::new();
-    loop {
-        let mut request = report.get_report_feed().ledger_id(&ledger).topic(GetReportFeedTopic::Funds);
-        if let Some(c) = &cursor {
-            request = request.cursor(c.as_str());
-        }
-        let page = request.send().await.unwrap().into_inner();
-        seen.extend(page.items);
-        cursor = Some(page.cursor.expect("the feed always gives a cursor"));
-        if page.try_later == Some(true) {
-            break;
-        }
-    }
-    assert_eq!(seen.len(), 10);
+    // Through the helper: pages of 4, 4 and 2, then it stops at the end of the feed.
+    let pages: Vec<FeedPage> = feed(&report, &ledger, Topic::Funds, None).try_collect().await.expect("the feed");
+    assert_eq!(pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(), [4, 4, 2]);
+    let cursor = Some(pages.last().unwrap().cursor.clone());
+    // Nothing new yet: one empty page.
+    let again: Vec<FeedPage> = feed(&report, &ledger, Topic::Funds, cursor.clone()).try_collect().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].items.is_empty());
     // At the end: nothing new until something happens, then the same cursor finds it.
     let page = report.get_report_feed().ledger_id(&ledger).topic(GetReportFeedTopic::Funds).cursor(cursor.clone().unwrap()).send().await.unwrap().into_inner();
     assert!(page.items.is_empty() && page.try_later == Some(true));
@@ -313,6 +306,14 @@ async fn a_cursor_that_would_loop_is_an_error_not_a_hang() {
     let (n, err) = first_error(entries(&vipps.report(), "1", Topic::Funds, "2026-01-01")).await;
     assert_eq!(n, 2, "the first page and the one fetched with its cursor");
     assert!(matches!(&err, vipps::Error::MalformedResponse { message, .. } if message.contains("cursor it was fetched with")), "{err:?}");
+    // A feed that never reaches its end and gives back the same cursor: refused, not followed.
+    let vipps = hostile(json!({"tryLater": false, "cursor": "abc", "items": [item]})).await;
+    let report = vipps.report();
+    let mut pages = std::pin::pin!(feed(&report, "1", Topic::Funds, None));
+    assert!(pages.next().await.unwrap().is_ok(), "the first page");
+    let err = tokio::time::timeout(Duration::from_secs(10), pages.next()).await.unwrap().unwrap().expect_err("a loop");
+    assert!(matches!(&err, vipps::Error::MalformedResponse { .. }), "{err:?}");
+    assert!(pages.next().await.is_none());
     // An amount that is not whole minor units is not taken for one.
     assert_eq!(minor_units(&vipps_report::types::Money(12.5)), None);
     assert_eq!(minor_units(&vipps_report::types::Money(f64::NAN)), None);

@@ -1,5 +1,5 @@
-//! Conveniences for the Report API: the ledgers and a ledger date's entries as streams over
-//! the API's cursor, and amounts as whole minor units.
+//! Conveniences for the Report API: the ledgers, a ledger date's entries and a ledger's feed
+//! as streams over the API's cursor, and amounts as whole minor units.
 //!
 //! The streams are `Send` (they run inside `tokio::spawn` and axum handlers), fetch one page
 //! at a time as they are read, stop when the API says there is no more, and yield an error
@@ -9,7 +9,7 @@
 
 use futures::stream::{self, Stream, TryStreamExt};
 use vipps_core::Error;
-use vipps_report::types::{GetReportByDateTopic, Ledger, Money, Transaction};
+use vipps_report::types::{GetReportByDateTopic, GetReportFeedTopic, Ledger, Money, Transaction};
 use vipps_report::Client;
 
 /// A ledger's topic: `funds` (sales, refunds and the fees kept back) or `fees` (the fees in
@@ -108,6 +108,51 @@ pub fn entries<'a>(
         }
     })
     .try_flatten()
+}
+
+/// One page of a ledger's feed: its entries, and the cursor to continue from once they are
+/// processed (store it, and pass it to [`feed`] next time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    /// The entries, oldest first; may be empty at the end of the feed.
+    pub items: Vec<Transaction>,
+    /// Where the next page starts.
+    pub cursor: String,
+}
+
+/// A ledger's feed (`.../{topic}/feed`) from `cursor` (the start when `None`), page by page,
+/// until the API says it has reached the end for now (`tryLater`, or an empty page). The
+/// feed never ends for good: call again later with the last page's cursor for what is new.
+/// A page without a cursor, or one that is not the last and gives back the cursor it was
+/// fetched with (which would loop), is an [`Error::MalformedResponse`] that ends the stream.
+pub fn feed<'a>(
+    client: &'a Client,
+    ledger_id: &'a str,
+    topic: Topic,
+    cursor: Option<String>,
+) -> impl Stream<Item = Result<FeedPage, Error>> + Send + 'a {
+    let topic = match topic {
+        GetReportByDateTopic::Funds => GetReportFeedTopic::Funds,
+        GetReportByDateTopic::Fees => GetReportFeedTopic::Fees,
+    };
+    stream::try_unfold(Some(cursor), move |next| async move {
+        let Some(cursor) = next else { return Ok(None) };
+        let mut request = client.get_report_feed().ledger_id(ledger_id).topic(topic);
+        if let Some(c) = &cursor {
+            request = request.cursor(c.as_str());
+        }
+        let page = request.send().await?.into_inner();
+        let at_end = page.try_later == Some(true) || page.items.is_empty();
+        let next_cursor = match page.cursor.filter(|c| !c.is_empty()) {
+            Some(c) => c,
+            None => return Err(malformed("a feed page has no cursor")),
+        };
+        if !at_end && cursor.as_deref() == Some(next_cursor.as_str()) {
+            return Err(malformed("a feed page that is not the last gave back the cursor it was fetched with"));
+        }
+        let following = (!at_end).then(|| Some(next_cursor.clone()));
+        Ok::<_, Error>(Some((FeedPage { items: page.items, cursor: next_cursor }, following)))
+    })
 }
 
 /// An amount as whole minor units (øre, cents); `None` for a value that is not a whole number
