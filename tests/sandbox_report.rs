@@ -319,3 +319,65 @@ async fn a_cursor_that_would_loop_is_an_error_not_a_hang() {
     assert_eq!(minor_units(&vipps_report::types::Money(f64::NAN)), None);
     assert_eq!(minor_units(&vipps_report::types::Money(-700.0)), Some(-700));
 }
+
+#[tokio::test]
+async fn recurring_captures_and_refunds_reach_the_ledger_too() {
+    use vipps_recurring::types::{
+        CaptureRequestV3, CurrencyV3, DraftAgreementV3, ForceAcceptAgreementV3, InitialChargeV3,
+        InitialChargeV3TransactionType, PricingRequest, PricingRequestType, RefundRequest, TimePeriod, TimePeriodUnit,
+    };
+    let (sandbox, vipps) = support::start().await;
+    let recurring = vipps.recurring();
+    let draft = DraftAgreementV3::builder()
+        .product_name("Premium membership")
+        .pricing(PricingRequest::builder().type_(PricingRequestType::Legacy).amount(29_900).currency(CurrencyV3::Nok))
+        .interval(TimePeriod::builder().unit(TimePeriodUnit::Month).count(1u32))
+        .initial_charge(
+            InitialChargeV3::builder()
+                .amount(29_900)
+                .description("First month")
+                .transaction_type(InitialChargeV3TransactionType::ReserveCapture),
+        )
+        .merchant_redirect_url("https://shop.example.com/return")
+        .merchant_agreement_url("https://shop.example.com/subscriptions")
+        .phone_number("4791234567");
+    let created = recurring.draft_agreement_v3().body(draft).send().await.unwrap().into_inner();
+    let charge = created.charge_id.clone().expect("an initial charge").to_string();
+    recurring
+        .force_accept_agreement()
+        .agreement_id(&created.agreement_id)
+        .body(ForceAcceptAgreementV3 { phone_number: "4791234567".into() })
+        .send()
+        .await
+        .unwrap();
+    recurring
+        .capture_charge_v3()
+        .agreement_id(&created.agreement_id)
+        .charge_id(charge.as_str())
+        .body(CaptureRequestV3::builder().amount(29_900).description("Delivered"))
+        .send()
+        .await
+        .unwrap();
+    recurring
+        .refund_charge_v3()
+        .agreement_id(&created.agreement_id)
+        .charge_id(charge.as_str())
+        .body(RefundRequest::builder().amount(10_000).description("Goodwill"))
+        .send()
+        .await
+        .unwrap();
+    pay(&vipps, "order-4000", 5_000).await;
+    capture(&vipps, "order-4000", 5_000).await;
+
+    let ledger = ledger_id(&sandbox.credentials().merchant_serial_number);
+    let today = sandbox.state().today().to_string();
+    let funds: Vec<Transaction> = entries(&vipps.report(), &ledger, Topic::Funds, &today).try_collect().await.unwrap();
+    let of_charge: Vec<(Kind, i64)> = funds
+        .iter()
+        .filter(|t| t.reference.as_deref() == Some(charge.as_str()))
+        .map(|t| (t.entry_type.clone().unwrap(), amount(t)))
+        .collect();
+    assert_eq!(of_charge, [(Kind::Capture, 29_900), (Kind::FeesRetained, -fee(29_900)), (Kind::Refund, -10_000)]);
+    let net = 29_900 - 10_000 - fee(29_900) + 5_000 - fee(5_000);
+    assert_eq!(minor_units(funds.last().unwrap().balance_after.as_ref().unwrap()), Some(net));
+}

@@ -162,17 +162,29 @@ impl Store {
         (p.state == PaymentState::Created && p.token == token).then_some(p.expires_at)
     }
 
-    /// Every capture and refund of every payment, as (msn, the event's place in its payment's
-    /// log, event), for the Report API's ledgers; in no particular order.
-    pub(crate) fn money_events(&self) -> Vec<(String, usize, PaymentEvent)> {
+    /// Every capture and refund of every payment, for the Report API's ledgers; in no
+    /// particular order.
+    pub(crate) fn money_events(&self) -> Vec<crate::report::MoneyEvent> {
         self.payments
             .iter()
             .flat_map(|((msn, _), p)| {
-                p.events
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| matches!(e.name, Some(PaymentEventName::Captured) | Some(PaymentEventName::Refunded)))
-                    .map(move |(i, e)| (msn.clone(), i, e.clone()))
+                p.events.iter().enumerate().filter_map(move |(i, e)| {
+                    let captured = match e.name {
+                        Some(PaymentEventName::Captured) => true,
+                        Some(PaymentEventName::Refunded) => false,
+                        _ => return None,
+                    };
+                    Some(crate::report::MoneyEvent {
+                        msn: msn.clone(),
+                        reference: e.reference.to_string(),
+                        psp_reference: e.psp_reference.to_string(),
+                        currency: e.amount.currency.to_string(),
+                        at: e.timestamp,
+                        index: i,
+                        captured,
+                        value: e.amount.value,
+                    })
+                })
             })
             .collect()
     }

@@ -21,10 +21,10 @@
 //! (register, list, delete), with signed deliveries of ePayment events to the registered URLs
 //! ([`delivery`]); the QR API ([`qr`]: merchant redirect, one-time payment and callback QR
 //! codes, with real images served without credentials); the Report API ([`report`]: ledgers
-//! built from the ePayment captures and refunds, with a fixed fee, paged by cursor). Every API
-//! call must carry a token the sandbox issued and the subscription key; request bodies are read
-//! into the generated types, so a body that breaks the spec is a `400 application/problem+json`
-//! naming the field, and nothing changes.
+//! built from the ePayment and Recurring captures and refunds, with a fixed fee, paged by
+//! cursor). Every API call must carry a token the sandbox issued and the subscription key;
+//! request bodies are read into the generated types, so a body that breaks the spec is a
+//! `400 application/problem+json` naming the field, and nothing changes.
 //!
 //! Test controls: [`Sandbox::fail_next`], [`Sandbox::set_latency`],
 //! [`Sandbox::expire_tokens`], [`Sandbox::advance_clock`], also reachable over HTTP under

@@ -1,6 +1,6 @@
 //! Report API: the ledgers, and the entries of each ledger's `funds` and `fees` topics, by
-//! ledger date and as a feed, built from the ePayment captures and refunds made in the
-//! sandbox; and the deprecated v1 transaction list.
+//! ledger date and as a feed, built from the ePayment and Recurring captures and refunds made
+//! in the sandbox; and the deprecated v1 transaction list.
 //!
 //! # Ledgers
 //!
@@ -23,7 +23,8 @@
 //! and each refund of amount `r` gives `refund` `-r` on `funds`. Amounts are in minor units;
 //! `balanceBefore` and `balanceAfter` run over the topic's whole history, so that the funds
 //! balance is always captured − refunded − fees. No payouts are made. Every entry carries the
-//! payment's `reference` and `pspReference`, the currency, `recipientHandle` `api:<msn>`, the
+//! payment's `reference` (a Recurring charge's id) and `pspReference` (the charge's
+//! `transactionId`), the currency, `recipientHandle` `api:<msn>`, the
 //! event's time and its ledger date (the UTC date of the sandbox clock).
 //!
 //! # Paging
@@ -36,7 +37,8 @@
 //! `tryLater: true` once it has reached the end (then its items may be empty). A cursor is
 //! opaque; one that does not belong to the ledger, topic and date of the call is a 400.
 //!
-//! Unknown ledgers are a 404. Recurring charges do not reach the ledgers yet.
+//! Unknown ledgers are a 404. A Recurring charge reaches the ledger when the sandbox settles
+//! it, which is when it is first read on or after its due date (see [`crate::recurring`]).
 
 use std::collections::BTreeMap;
 
@@ -92,9 +94,33 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/report/v1/ledgertransactions", get(transactions))
 }
 
+/// A capture or refund that reaches a ledger, from ePayment or Recurring.
+#[derive(Debug, Clone)]
+pub(crate) struct MoneyEvent {
+    pub msn: String,
+    /// The payment's reference, or the charge id.
+    pub reference: String,
+    pub psp_reference: String,
+    pub currency: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Its place in its payment's or charge's log, to keep that order among equal times.
+    pub index: usize,
+    /// A capture (`true`) or a refund.
+    pub captured: bool,
+    /// In minor units.
+    pub value: i64,
+}
+
+/// Every capture and refund made in the sandbox, ePayment and Recurring.
+fn money_events(state: &Shared) -> Vec<MoneyEvent> {
+    let mut events = lock(&state.epayment).money_events();
+    events.extend(lock(&state.recurring).money_events());
+    events
+}
+
 /// The MSN of each ledger that exists, in ledger id order.
 fn ledger_msns(state: &Shared) -> Vec<String> {
-    let mut msns: Vec<String> = lock(&state.epayment).money_events().into_iter().map(|(msn, _, _)| msn).collect();
+    let mut msns: Vec<String> = money_events(state).into_iter().map(|e| e.msn).collect();
     msns.push(state.config.credentials.merchant_serial_number.clone());
     msns.sort_by_key(|m| ledger_id(m));
     msns.dedup();
@@ -110,22 +136,20 @@ fn msn_of(state: &Shared, ledger: &str) -> ApiResult<String> {
 
 /// Every entry of a ledger's topic, oldest first, with its ledger date.
 fn entries(state: &Shared, msn: &str, topic: Topic) -> Vec<(NaiveDate, Transaction)> {
-    let mut events: Vec<_> =
-        lock(&state.epayment).money_events().into_iter().filter(|(m, _, _)| m == msn).map(|(_, i, e)| (i, e)).collect();
+    let mut events: Vec<MoneyEvent> = money_events(state).into_iter().filter(|e| e.msn == msn).collect();
     // The same order on every call: by time, then by payment, then as in the payment's log.
-    events.sort_by(|(i, a), (j, b)| (a.timestamp, a.reference.as_str(), i).cmp(&(b.timestamp, b.reference.as_str(), j)));
+    events.sort_by(|a, b| (a.at, a.reference.as_str(), a.index).cmp(&(b.at, b.reference.as_str(), b.index)));
     let mut balance = 0i64;
     let mut out = Vec::new();
-    for (_, e) in events {
-        let captured = e.name == Some(vipps_epayment::types::PaymentEventName::Captured);
-        let value = e.amount.value;
+    for e in events {
+        let (captured, value) = (e.captured, e.value);
         let parts: Vec<(TransactionEntryType, i64)> = match (topic, captured) {
             (Topic::Funds, true) => vec![(TransactionEntryType::Capture, value), (TransactionEntryType::FeesRetained, -fee(value))],
             (Topic::Funds, false) => vec![(TransactionEntryType::Refund, -value)],
             (Topic::Fees, true) => vec![(TransactionEntryType::CaptureFee, fee(value)), (TransactionEntryType::FeesRetained, -fee(value))],
             (Topic::Fees, false) => vec![],
         };
-        let date = e.timestamp.date_naive();
+        let date = e.at.date_naive();
         for (kind, amount) in parts {
             let before = balance;
             balance += amount;
@@ -135,13 +159,13 @@ fn entries(state: &Shared, msn: &str, topic: Topic) -> Vec<(NaiveDate, Transacti
                     amount: Some(Money(amount as f64)),
                     balance_after: Some(Money(balance as f64)),
                     balance_before: Some(Money(before as f64)),
-                    currency: Some(e.amount.currency.to_string()),
+                    currency: Some(e.currency.clone()),
                     entry_type: Some(kind),
                     ledger_date: Some(date.to_string()),
-                    psp_reference: Some(e.psp_reference.to_string()),
+                    psp_reference: Some(e.psp_reference.clone()),
                     recipient_handle: Some(format!("api:{msn}")),
-                    reference: Some(e.reference.to_string()),
-                    time: Some(e.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                    reference: Some(e.reference.clone()),
+                    time: Some(e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
                 },
             ));
         }
