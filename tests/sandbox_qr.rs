@@ -234,6 +234,11 @@ async fn a_one_time_payment_qr_holds_the_landing_page_and_expires_with_the_payme
     let named = err.problem().and_then(|p| p.extra_details.clone()).map(|d| d[0]["name"].clone());
     assert_eq!(named, Some(json!("url")), "{err}");
 
+    // A landing page too long for a QR code is refused when the code is made, not when drawn.
+    let long = format!("{landing}&pad={}", "x".repeat(3_000));
+    let err = one_time_payment_qr(&vipps.qr(), &long, QrFormat::Png, None).await.expect_err("too long");
+    assert_eq!(err.status(), Some(400), "{err}");
+
     // Once the payment expires, so do the code and its image.
     sandbox.advance_clock(Duration::from_secs(301)).unwrap();
     let gone = fetch_image(&vipps.qr(), &answer.url).await.expect_err("expired");

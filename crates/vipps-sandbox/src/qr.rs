@@ -353,6 +353,9 @@ async fn create_one_time(
     let rest = url.strip_prefix(&landing).ok_or_else(|| {
         ApiError::invalid("url", format!("must be a landing page of this sandbox ({landing}...), as a payment's redirectUrl"))
     })?;
+    if qrcode::QrCode::new(url.as_bytes()).is_err() {
+        return Err(ApiError::invalid("url", "is too long to fit in a QR code"));
+    }
     let (reference, query) = rest.split_once('?').unwrap_or((rest, ""));
     let token = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
     let now = state.now();
