@@ -158,6 +158,41 @@ impl Store {
     pub fn payment_count(&self) -> usize {
         self.payments.len()
     }
+
+    /// When the payment `reference` of `msn` whose landing page carries `token` stops waiting
+    /// for the customer, if it still waits (the QR API's one-time payment QR codes).
+    pub(crate) fn waiting_for_customer(&mut self, msn: &str, reference: &str, token: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let p = self.payments.get_mut(&(msn.to_owned(), reference.to_owned()))?;
+        p.expire_if_due(now);
+        (p.state == PaymentState::Created && p.token == token).then_some(p.expires_at)
+    }
+
+    /// Every capture and refund of every payment, for the Report API's ledgers; in no
+    /// particular order.
+    pub(crate) fn money_events(&self) -> Vec<crate::report::MoneyEvent> {
+        self.payments
+            .iter()
+            .flat_map(|((msn, _), p)| {
+                p.events.iter().enumerate().filter_map(move |(i, e)| {
+                    let captured = match e.name {
+                        Some(PaymentEventName::Captured) => true,
+                        Some(PaymentEventName::Refunded) => false,
+                        _ => return None,
+                    };
+                    Some(crate::report::MoneyEvent {
+                        msn: msn.clone(),
+                        reference: e.reference.to_string(),
+                        psp_reference: e.psp_reference.to_string(),
+                        currency: e.amount.currency.to_string(),
+                        at: e.timestamp,
+                        index: i,
+                        captured,
+                        value: i64::try_from(e.amount.value).unwrap_or(i64::MAX),
+                    })
+                })
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn routes() -> Router<AppState> {

@@ -19,10 +19,13 @@
 //! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
 //! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
 //! (register, list, delete), with signed deliveries of ePayment and Recurring events to the
-//! registered URLs ([`delivery`]); and the landing pages a customer opens to approve or reject
-//! a payment or an agreement ([`landing`]). Every API call must carry a token the sandbox issued and
-//! the subscription key; request bodies are read into the generated types, so a body that
-//! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
+//! registered URLs ([`delivery`]); the landing pages a customer opens to approve or reject a
+//! payment or an agreement ([`landing`]); the QR API ([`qr`]: merchant redirect, one-time
+//! payment and callback QR codes, with real images served without credentials); the Report API
+//! ([`report`]: ledgers built from the ePayment and Recurring captures and refunds, with a fixed
+//! fee, paged by cursor). Every API call must carry a token the sandbox issued and the
+//! subscription key; request bodies are read into the generated types, so a body that breaks the
+//! spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
 //! Test controls: [`Sandbox::fail_next`], [`Sandbox::set_latency`],
 //! [`Sandbox::expire_tokens`], [`Sandbox::advance_clock`], also reachable over HTTP under
@@ -53,7 +56,9 @@ mod middleware;
 pub mod order_management;
 pub mod problem;
 pub mod psp;
+pub mod qr;
 pub mod recurring;
+pub mod report;
 pub mod state;
 pub mod webhooks;
 
@@ -136,6 +141,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// How many ledgers or ledger entries one Report API answer holds before its cursor (100);
+    /// see [`report`].
+    pub fn report_page_size(mut self, size: usize) -> Self {
+        self.config.report_page_size = size.max(1);
+        self
+    }
+
     /// How many charges one page of a charge list holds before a `Continuation-Token` (100).
     pub fn charges_page_size(mut self, size: usize) -> Self {
         self.config.charges_page_size = size.max(1);
@@ -200,6 +212,8 @@ fn router(state: AppState) -> Router {
         .merge(epayment::routes())
         .merge(webhooks::routes())
         .merge(landing::routes())
+        .merge(qr::routes())
+        .merge(report::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))

@@ -86,7 +86,7 @@ fn is_length_limit(e: &axum::Error) -> bool {
 pub(crate) async fn faults(State(state): State<AppState>, request: Request, next: Next) -> Response {
     state.calls.fetch_add(1, Ordering::Relaxed);
     let path = request.uri().path();
-    if is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path) {
+    if is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path) || crate::qr::is_public_path(path) {
         return next.run(request).await;
     }
     let (latency, failure) = {
@@ -122,7 +122,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// `/miami/v1/token` needs no subscription key (one that is sent must still be right).
 pub(crate) async fn credentials(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path) {
+    if is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path) || crate::qr::is_public_path(path) {
         return next.run(request).await;
     }
     let headers = request.headers();

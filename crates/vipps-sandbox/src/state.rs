@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::time::Instant;
 
-use crate::{delivery, epayment, management, order_management, psp, recurring, webhooks};
+use crate::{delivery, epayment, management, order_management, psp, qr, recurring, webhooks};
 
 /// The credentials the sandbox accepts. Not secrets: anyone can run the sandbox.
 #[derive(Debug, Clone)]
@@ -66,6 +66,8 @@ pub struct Config {
     pub epayment_expiry: Duration,
     /// How long a failed webhook delivery waits before it is tried again (doubled each time).
     pub webhook_retry_delay: Duration,
+    /// How many ledgers or ledger entries one Report API answer holds before its cursor.
+    pub report_page_size: usize,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             idempotency_capacity: IDEMPOTENCY_CAPACITY,
             epayment_expiry: Duration::from_secs(300),
             webhook_retry_delay: Duration::from_secs(1),
+            report_page_size: 100,
         }
     }
 }
@@ -348,6 +351,8 @@ pub struct Shared {
     pub epayment: Mutex<epayment::Store>,
     /// Webhook registrations.
     pub webhooks: Mutex<webhooks::Store>,
+    /// QR codes and their images.
+    pub qr: Mutex<qr::Store>,
     /// Events waiting to be delivered to the registered webhooks.
     pub outbox: tokio::sync::mpsc::UnboundedSender<delivery::Outgoing>,
     /// The other end of `outbox`, until the delivery task takes it.
@@ -419,6 +424,7 @@ impl Shared {
             order_management: Mutex::new(order_management::Store::default()),
             epayment: Mutex::new(epayment::Store::default()),
             webhooks: Mutex::new(webhooks::Store::default()),
+            qr: Mutex::new(qr::Store::default()),
             outbox,
             outbox_receiver: Mutex::new(Some(outbox_receiver)),
             delivery_log: Mutex::new(Vec::new()),

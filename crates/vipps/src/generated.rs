@@ -41,6 +41,16 @@ impl crate::Vipps {
     pub fn webhooks(&self) -> vipps_webhooks::Client {
         vipps_webhooks::Client::from_runtime(self.runtime())
     }
+    ///Generated client for the Vipps MobilePay QR API v1 (merchant redirect, one-time payment and merchant callback QR codes, QR exchange) (feature `qr`).
+    #[cfg(feature = "qr")]
+    pub fn qr(&self) -> vipps_qr::Client {
+        vipps_qr::Client::from_runtime(self.runtime())
+    }
+    ///Generated client for the Vipps MobilePay Report API (ledgers, the funds and fees ledgers by date and by feed, deprecated v1 transactions) (feature `report`).
+    #[cfg(feature = "report")]
+    pub fn report(&self) -> vipps_report::Client {
+        vipps_report::Client::from_runtime(self.runtime())
+    }
 }
 impl crate::Merchant {
     ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token) (feature `accesstoken`).
@@ -82,6 +92,16 @@ impl crate::Merchant {
     #[cfg(feature = "webhooks")]
     pub fn webhooks(&self) -> vipps_webhooks::Client {
         vipps_webhooks::Client::from_context(self.context(&vipps_webhooks::API))
+    }
+    ///Generated client for the Vipps MobilePay QR API v1 (merchant redirect, one-time payment and merchant callback QR codes, QR exchange) (feature `qr`).
+    #[cfg(feature = "qr")]
+    pub fn qr(&self) -> vipps_qr::Client {
+        vipps_qr::Client::from_context(self.context(&vipps_qr::API))
+    }
+    ///Generated client for the Vipps MobilePay Report API (ledgers, the funds and fees ledgers by date and by feed, deprecated v1 transactions) (feature `report`).
+    #[cfg(feature = "report")]
+    pub fn report(&self) -> vipps_report::Client {
+        vipps_report::Client::from_context(self.context(&vipps_report::API))
     }
 }
 ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token): its `Client` (also from `Vipps::access_token()`), request and response `types`, operation `builder`s and `API` descriptor.
@@ -129,4 +149,18 @@ pub mod epayment {
 pub mod webhooks_api {
     pub use vipps_webhooks::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
+}
+///Generated client for the Vipps MobilePay QR API v1 (merchant redirect, one-time payment and merchant callback QR codes, QR exchange): its `Client` (also from `Vipps::qr()`), request and response `types`, operation `builder`s and `API` descriptor, with the SDK's helpers for it.
+#[cfg(feature = "qr")]
+pub mod qr {
+    pub use vipps_qr::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
+    pub use crate::helpers::qr::*;
+}
+///Generated client for the Vipps MobilePay Report API (ledgers, the funds and fees ledgers by date and by feed, deprecated v1 transactions): its `Client` (also from `Vipps::report()`), request and response `types`, operation `builder`s and `API` descriptor, with the SDK's helpers for it.
+#[cfg(feature = "report")]
+pub mod report {
+    pub use vipps_report::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
+    pub use crate::helpers::report::*;
 }

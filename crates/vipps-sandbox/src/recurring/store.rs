@@ -260,6 +260,33 @@ impl Store {
         self.notices.push(Outgoing { msn: msn.to_owned(), event, body: bytes::Bytes::from(body.to_string()) });
     }
 
+    /// Every capture and refund of every charge as it stands (charges are settled when they
+    /// are read), for the Report API's ledgers; in no particular order.
+    pub(crate) fn money_events(&self) -> Vec<crate::report::MoneyEvent> {
+        self.charges
+            .iter()
+            .flat_map(|c| {
+                c.history.iter().enumerate().filter_map(move |(i, e)| {
+                    let captured = match e.event {
+                        rt::ChargeEventEvent::Capture => true,
+                        rt::ChargeEventEvent::Refund => false,
+                        _ => return None,
+                    };
+                    Some(crate::report::MoneyEvent {
+                        msn: c.msn.clone(),
+                        reference: c.id.to_string(),
+                        psp_reference: c.transaction_id.to_string(),
+                        currency: c.currency.to_string(),
+                        at: e.occurred,
+                        index: i,
+                        captured,
+                        value: i64::from(e.amount),
+                    })
+                })
+            })
+            .collect()
+    }
+
     /// Brings every agreement and charge up to date with the clock: expires PENDING agreements
     /// older than `pending_timeout`, moves charges from PENDING to DUE, and processes the ones
     /// whose due date has come. The handlers do this lazily for what they touch; this does it

@@ -378,9 +378,8 @@ async fn check_open(
     }
     if amount.value > open && !already_sent(client, reference, idempotency_key).await? {
         return Err(Error::invalid_input(format!(
-            "cannot {what} {} of payment {reference}: {} is open ({facts})",
-            amount.value,
-            open.max(0)
+            "cannot {what} {} of payment {reference}: {open} is open ({facts})",
+            amount.value
         )));
     }
     Ok(())

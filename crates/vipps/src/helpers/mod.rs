@@ -6,3 +6,7 @@ pub mod recurring;
 
 #[cfg(feature = "epayment")]
 pub mod epayment;
+#[cfg(feature = "qr")]
+pub mod qr;
+#[cfg(feature = "report")]
+pub mod report;
