@@ -41,6 +41,11 @@ impl crate::Vipps {
     pub fn webhooks(&self) -> vipps_webhooks::Client {
         vipps_webhooks::Client::from_runtime(self.runtime())
     }
+    ///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types (feature `checkout`).
+    #[cfg(feature = "checkout")]
+    pub fn checkout(&self) -> vipps_checkout::Client {
+        vipps_checkout::Client::from_runtime(self.runtime())
+    }
 }
 impl crate::Merchant {
     ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token) (feature `accesstoken`).
@@ -82,6 +87,11 @@ impl crate::Merchant {
     #[cfg(feature = "webhooks")]
     pub fn webhooks(&self) -> vipps_webhooks::Client {
         vipps_webhooks::Client::from_context(self.context(&vipps_webhooks::API))
+    }
+    ///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types (feature `checkout`).
+    #[cfg(feature = "checkout")]
+    pub fn checkout(&self) -> vipps_checkout::Client {
+        vipps_checkout::Client::from_context(self.context(&vipps_checkout::API))
     }
 }
 ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token): its `Client` (also from `Vipps::access_token()`), request and response `types`, operation `builder`s and `API` descriptor.
@@ -127,5 +137,11 @@ pub mod epayment {
 #[cfg(feature = "webhooks")]
 pub mod webhooks_api {
     pub use vipps_webhooks::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
+}
+///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types: its `Client` (also from `Vipps::checkout()`), request and response `types`, operation `builder`s and `API` descriptor.
+#[cfg(feature = "checkout")]
+pub mod checkout {
+    pub use vipps_checkout::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
 }
