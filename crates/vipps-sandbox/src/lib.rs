@@ -19,7 +19,8 @@
 //! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
 //! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
 //! (register, list, delete), with signed deliveries of ePayment events to the registered URLs
-//! ([`delivery`]). Every API call must carry a token the sandbox issued and
+//! ([`delivery`]); Checkout v3 (sessions, a landing page to approve or reject, the callback, an
+//! ePayment payment per session: [`checkout`]). Every API call must carry a token the sandbox issued and
 //! the subscription key; request bodies are read into the generated types, so a body that
 //! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
@@ -42,6 +43,7 @@ use axum::http::StatusCode;
 use axum::Router;
 
 mod accesstoken;
+pub mod checkout;
 pub mod control;
 pub mod delivery;
 pub mod epayment;
@@ -197,6 +199,7 @@ fn router(state: AppState) -> Router {
         .merge(order_management::routes())
         .merge(epayment::routes())
         .merge(webhooks::routes())
+        .merge(checkout::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::time::Instant;
 
-use crate::{delivery, epayment, management, order_management, psp, recurring, webhooks};
+use crate::{checkout, delivery, epayment, management, order_management, psp, recurring, webhooks};
 
 /// The credentials the sandbox accepts. Not secrets: anyone can run the sandbox.
 #[derive(Debug, Clone)]
@@ -348,6 +348,8 @@ pub struct Shared {
     pub epayment: Mutex<epayment::Store>,
     /// Webhook registrations.
     pub webhooks: Mutex<webhooks::Store>,
+    /// Checkout sessions and their callback attempts.
+    pub checkout: Mutex<checkout::Store>,
     /// Events waiting to be delivered to the registered webhooks.
     pub outbox: tokio::sync::mpsc::UnboundedSender<delivery::Outgoing>,
     /// The other end of `outbox`, until the delivery task takes it.
@@ -419,6 +421,7 @@ impl Shared {
             order_management: Mutex::new(order_management::Store::default()),
             epayment: Mutex::new(epayment::Store::default()),
             webhooks: Mutex::new(webhooks::Store::default()),
+            checkout: Mutex::new(checkout::Store::default()),
             outbox,
             outbox_receiver: Mutex::new(Some(outbox_receiver)),
             delivery_log: Mutex::new(Vec::new()),
