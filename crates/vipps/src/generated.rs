@@ -139,9 +139,10 @@ pub mod webhooks_api {
     pub use vipps_webhooks::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
 }
-///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types: its `Client` (also from `Vipps::checkout()`), request and response `types`, operation `builder`s and `API` descriptor.
+///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types: its `Client` (also from `Vipps::checkout()`), request and response `types`, operation `builder`s and `API` descriptor, with the SDK's helpers for it.
 #[cfg(feature = "checkout")]
 pub mod checkout {
     pub use vipps_checkout::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
+    pub use crate::helpers::checkout::*;
 }
