@@ -284,6 +284,12 @@ async fn a_callback_that_never_succeeds_is_tried_four_times() {
 
 #[tokio::test]
 async fn checkout_authenticates_with_client_headers() {
+    // Every Checkout operation takes the client headers, as the manifest says.
+    assert!(vipps_checkout::API.auth == vipps_core::Auth::ClientHeaders);
+    assert!(vipps_checkout::API.operations.iter().all(|o| o.auth == vipps_core::Auth::ClientHeaders));
+    assert_eq!(vipps_checkout::API.operations.len(), 2);
+    let body = InitiateSessionRequest::try_from(request("order-auth-1", "https://shop.example.com/cb", 1000, "A mug")).unwrap();
+    assert!(!format!("{body:?}").contains(CALLBACK_TOKEN), "the callback token is not in Debug output");
     let (sandbox, vipps) = support::start().await;
     vipps.checkout().create_session().body(request("order-auth-1", "https://shop.example.com/cb", 1000, "A mug")).send().await.unwrap();
     // A wrong client secret is refused.
@@ -395,4 +401,27 @@ async fn sessions_expire_unopened_after_an_hour_and_unanswered_payments_terminat
     assert_eq!(get(&vipps, "order-late-2").await.session_state, ExternalSessionState::PaymentTerminated);
     let log = callback_log(&sandbox, 1).await;
     assert_eq!(log.len(), 1, "{log:?}");
+}
+
+#[tokio::test]
+async fn the_landing_page_escapes_what_the_merchant_sent() {
+    let (sandbox, vipps) = support::start().await;
+    let hostile = "https://shop.example.com/done?q=\"><script>alert(1)</script>";
+    let body = request("order-html-1", "https://shop.example.com/cb", 1000, "<img src=x onerror=alert(1)> \"quoted\"")
+        .merchant_info(
+            PaymentMerchantInfo::builder()
+                .callback_url("https://shop.example.com/cb")
+                .return_url(hostile)
+                .callback_authorization_token(CALLBACK_TOKEN),
+        );
+    let created = vipps.checkout().create_session().body(body).send().await.unwrap().into_inner();
+    let (_, page) = open(&created.checkout_frontend_url, &created.token).await;
+    assert!(!page.contains("<img") && !page.contains("<script"), "{page}");
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
+    let (status, location) = post_form(&sandbox, "/checkout/landing", &created.token, "reject").await;
+    assert_eq!((status, location.as_deref()), (303, Some(hostile)));
+    // The ended session's page links back to the shop, the URL escaped in the attribute.
+    let (_, page) = open(&created.checkout_frontend_url, &created.token).await;
+    assert!(!page.contains("<script"), "{page}");
+    assert!(page.contains("href=\"https://shop.example.com/done?q=&quot;&gt;&lt;script&gt;"), "{page}");
 }
