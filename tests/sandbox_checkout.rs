@@ -17,6 +17,10 @@ use vipps_sandbox::Sandbox;
 
 const CALLBACK_TOKEN: &str = "cb-0f14ebcab0eb4b29ae0cb90d91b4a84a";
 
+/// A callback URL nothing listens on (the discard port on loopback): for sessions whose
+/// callback the test does not look at.
+const CLOSED_PORT: &str = "http://127.0.0.1:9/checkout/callback";
+
 /// What the loopback receiver saw: each callback's `Authorization` and body.
 #[derive(Default)]
 struct Received {
@@ -288,10 +292,10 @@ async fn checkout_authenticates_with_client_headers() {
     assert!(vipps_checkout::API.auth == vipps_core::Auth::ClientHeaders);
     assert!(vipps_checkout::API.operations.iter().all(|o| o.auth == vipps_core::Auth::ClientHeaders));
     assert_eq!(vipps_checkout::API.operations.len(), 2);
-    let body = InitiateSessionRequest::try_from(request("order-auth-1", "https://shop.example.com/cb", 1000, "A mug")).unwrap();
+    let body = InitiateSessionRequest::try_from(request("order-auth-1", CLOSED_PORT, 1000, "A mug")).unwrap();
     assert!(!format!("{body:?}").contains(CALLBACK_TOKEN), "the callback token is not in Debug output");
     let (sandbox, vipps) = support::start().await;
-    vipps.checkout().create_session().body(request("order-auth-1", "https://shop.example.com/cb", 1000, "A mug")).send().await.unwrap();
+    vipps.checkout().create_session().body(request("order-auth-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap();
     // A wrong client secret is refused.
     let wrong = support::builder(&sandbox).client_secret("not-the-secret").build().unwrap();
     let err = wrong.checkout().get_session().reference("order-auth-1").send().await.unwrap_err();
@@ -317,7 +321,7 @@ async fn bad_sessions_are_refused_naming_the_field_and_create_nothing() {
     let (sandbox, vipps) = support::start().await;
     // The SDK refuses what the spec forbids before sending anything.
     let calls_before = sandbox.calls();
-    let err = vipps.checkout().create_session().body(request("short", "https://shop.example.com/cb", 1000, "A mug")).send().await.unwrap_err();
+    let err = vipps.checkout().create_session().body(request("short", CLOSED_PORT, 1000, "A mug")).send().await.unwrap_err();
     assert!(matches!(err, vipps::Error::InvalidInput { .. }), "{err:?}");
     assert!(err.to_string().contains("reference"), "{err}");
     assert_eq!(sandbox.calls(), calls_before, "nothing was sent");
@@ -333,7 +337,7 @@ async fn bad_sessions_are_refused_naming_the_field_and_create_nothing() {
             .header("Merchant-Serial-Number", &c.merchant_serial_number)
             .json(&body)
     };
-    let good = serde_json::to_value(InitiateSessionRequest::try_from(request("order-bad-1", "https://shop.example.com/cb", 1000, "A mug")).unwrap()).unwrap();
+    let good = serde_json::to_value(InitiateSessionRequest::try_from(request("order-bad-1", CLOSED_PORT, 1000, "A mug")).unwrap()).unwrap();
     let cases = [
         ("/transaction/amount/currency", serde_json::json!("USD"), "transaction.amount.currency"),
         ("/transaction/amount/value", serde_json::json!(0), "transaction.amount.value"),
@@ -352,8 +356,8 @@ async fn bad_sessions_are_refused_naming_the_field_and_create_nothing() {
     assert_eq!(sandbox.state().checkout.lock().unwrap().session_count(), 0);
 
     // A reference is used once per merchant, by a session or an ePayment payment.
-    vipps.checkout().create_session().body(request("order-dup-1", "https://shop.example.com/cb", 1000, "A mug")).send().await.unwrap();
-    let err = vipps.checkout().create_session().body(request("order-dup-1", "https://shop.example.com/cb", 1000, "A mug")).send().await.unwrap_err();
+    vipps.checkout().create_session().body(request("order-dup-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap();
+    let err = vipps.checkout().create_session().body(request("order-dup-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap_err();
     assert_eq!(err.status(), Some(409));
     let payment: vipps_epayment::types::CreatePaymentRequest = serde_json::from_value(serde_json::json!({
         "amount": {"currency": "NOK", "value": 1000},
@@ -364,7 +368,7 @@ async fn bad_sessions_are_refused_naming_the_field_and_create_nothing() {
     }))
     .unwrap();
     vipps.epayment().create_payment().body(payment).send().await.unwrap();
-    let err = vipps.checkout().create_session().body(request("order-epay-1", "https://shop.example.com/cb", 1000, "A mug")).send().await.unwrap_err();
+    let err = vipps.checkout().create_session().body(request("order-epay-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap_err();
     assert_eq!(err.status(), Some(409));
     let err = vipps.checkout().get_session().reference("order-none-1").send().await.unwrap_err();
     assert_eq!(err.status(), Some(404));
@@ -407,10 +411,11 @@ async fn sessions_expire_unopened_after_an_hour_and_unanswered_payments_terminat
 async fn the_landing_page_escapes_what_the_merchant_sent() {
     let (sandbox, vipps) = support::start().await;
     let hostile = "https://shop.example.com/done?q=\"><script>alert(1)</script>";
-    let body = request("order-html-1", "https://shop.example.com/cb", 1000, "<img src=x onerror=alert(1)> \"quoted\"")
+    // The callback goes to a closed port on loopback: nothing leaves the machine.
+    let body = request("order-html-1", CLOSED_PORT, 1000, "<img src=x onerror=alert(1)> \"quoted\"")
         .merchant_info(
             PaymentMerchantInfo::builder()
-                .callback_url("https://shop.example.com/cb")
+                .callback_url(CLOSED_PORT)
                 .return_url(hostile)
                 .callback_authorization_token(CALLBACK_TOKEN),
         );
@@ -424,4 +429,50 @@ async fn the_landing_page_escapes_what_the_merchant_sent() {
     let (_, page) = open(&created.checkout_frontend_url, &created.token).await;
     assert!(!page.contains("<script"), "{page}");
     assert!(page.contains("href=\"https://shop.example.com/done?q=&quot;&gt;&lt;script&gt;"), "{page}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_for_a_session_state_polls_until_it_is_reached_or_the_deadline_passes() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let vipps = support::paused_client(&sandbox);
+    let checkout = vipps.checkout();
+    let created = checkout.create_session().body(request("order-wait-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap().into_inner();
+
+    // Nobody opens it: polled at 0, 2, 4, 6, 8 and 10 s, then a typed timeout.
+    let before = sandbox.calls();
+    let started = tokio::time::Instant::now();
+    let err = vipps::checkout::wait_for_session_state(
+        &checkout,
+        "order-wait-1",
+        &[ExternalSessionState::PaymentSuccessful],
+        Duration::from_secs(10),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, vipps::Error::Timeout { limit: vipps_core::Limit::Wait, .. }), "{err:?}");
+    assert_eq!(sandbox.calls() - before, 6);
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+
+    // The customer approves 3 s into the next wait: the wait ends at the first poll after that.
+    let (base, token) = (sandbox.base_url().to_owned(), created.token.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let http = vipps_core::reqwest::Client::builder().redirect(vipps_core::reqwest::redirect::Policy::none()).build().unwrap();
+        let form = format!("token={token}&action=approve");
+        let answer = http.post(format!("{base}/checkout/landing")).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 303);
+    });
+    let started = tokio::time::Instant::now();
+    let session = vipps::checkout::wait_for_session_state(
+        &checkout,
+        "order-wait-1",
+        &[ExternalSessionState::PaymentSuccessful, ExternalSessionState::PaymentTerminated],
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.session_state, ExternalSessionState::PaymentSuccessful);
+    assert_eq!(started.elapsed(), Duration::from_secs(4));
 }
