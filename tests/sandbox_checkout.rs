@@ -476,3 +476,20 @@ async fn waiting_for_a_session_state_polls_until_it_is_reached_or_the_deadline_p
     assert_eq!(session.session_state, ExternalSessionState::PaymentSuccessful);
     assert_eq!(started.elapsed(), Duration::from_secs(4));
 }
+
+/// Many opens of one session (at once, on several worker threads) make one payment and every
+/// page offers the form. (The window in which two opens overlap is short: this run does not
+/// reliably hit it, so it checks the outcome more than the claim that guards it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_opened_many_times_at_once_makes_one_payment() {
+    let (_sandbox, vipps) = support::start().await;
+    let created = vipps.checkout().create_session().body(request("order-race-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap().into_inner();
+    let pages = futures::future::join_all((0..8).map(|_| open(&created.checkout_frontend_url, &created.token))).await;
+    for (status, page) in &pages {
+        assert_eq!(*status, 200, "{page}");
+        assert!(page.contains("value=\"approve\""), "every page offers the form: {page}");
+    }
+    let events = vipps.epayment().get_payment_event_log().reference("order-race-1").send().await.unwrap().into_inner();
+    assert_eq!(events.len(), 1, "one payment, created once: {events:?}");
+    assert_eq!(get(&vipps, "order-race-1").await.session_state, ExternalSessionState::PaymentInitiated);
+}

@@ -450,7 +450,9 @@ async fn landing(State(state): State<AppState>, Query(query): Query<LandingQuery
         e(&t.payment_description),
         e(&t.reference),
     );
-    if view.session_state != ExternalSessionState::PaymentInitiated {
+    // (SessionCreated only while another request is opening it at this moment.)
+    let open = matches!(view.session_state, ExternalSessionState::SessionCreated | ExternalSessionState::PaymentInitiated);
+    if !open {
         let back = html_escape::encode_double_quoted_attribute(session.request.merchant_info.return_url.as_str());
         let body = format!(
             "{facts}\n<p>This session has ended: <span id=\"state\">{}</span>.</p>\n<p><a href=\"{back}\">Back to the shop</a></p>",
@@ -471,17 +473,31 @@ fn open(state: &AppState, msn: &str, reference: &str) -> ApiResult<SessionRespon
     if view.session_state != ExternalSessionState::SessionCreated {
         return Ok(view);
     }
-    let session = session(state, msn, reference)?;
+    let key = (msn.to_owned(), reference.to_owned());
+    // Claim the opening, so that two pages opened at once make one payment.
+    let session = {
+        let mut store = lock(&state.checkout);
+        let session = store.sessions.get_mut(&key).ok_or_else(|| ApiError::not_found("no such session"))?;
+        if std::mem::replace(&mut session.payment_created, true) {
+            drop(store);
+            return current(state, msn, reference);
+        }
+        session.clone()
+    };
     let t = &session.request.transaction;
-    let amount = epayment_amount(&t.amount)?;
-    let epayment_reference = t
-        .reference
-        .parse()
-        .map_err(|_| ApiError::invalid("transaction.reference", "is not a valid ePayment reference"))?;
-    let landing = format!("{}{LANDING_PATH}", state.base_url());
-    crate::epayment::create_for_checkout(state, msn, epayment_reference, amount, landing)?;
-    if let Some(s) = lock(&state.checkout).sessions.get_mut(&(msn.to_owned(), reference.to_owned())) {
-        s.payment_created = true;
+    let created = epayment_amount(&t.amount).and_then(|amount| {
+        let epayment_reference = t
+            .reference
+            .parse()
+            .map_err(|_| ApiError::invalid("transaction.reference", "is not a valid ePayment reference"))?;
+        let landing = format!("{}{LANDING_PATH}", state.base_url());
+        crate::epayment::create_for_checkout(state, msn, epayment_reference, amount, landing)
+    });
+    if let Err(e) = created {
+        if let Some(s) = lock(&state.checkout).sessions.get_mut(&key) {
+            s.payment_created = false;
+        }
+        return Err(e);
     }
     current(state, msn, reference)
 }
