@@ -60,7 +60,7 @@ async fn receiver(seen: Seen, notify: tokio::sync::mpsc::UnboundedSender<()>) ->
     url
 }
 
-fn request(reference: &str, callback_url: &str, value: i32, description: &str) -> builder::InitiateSessionRequest {
+fn request(reference: &str, callback_url: &str, value: u16, description: &str) -> builder::InitiateSessionRequest {
     builder::InitiateSessionRequest::default()
         .merchant_info(
             PaymentMerchantInfo::builder()
@@ -70,7 +70,7 @@ fn request(reference: &str, callback_url: &str, value: i32, description: &str) -
         )
         .transaction(
             builder::PaymentTransaction::default()
-                .amount(Amount { currency: "NOK".into(), value })
+                .amount(Amount { currency: "NOK".into(), value: value.into() })
                 .payment_description(description)
                 .reference(reference),
         )

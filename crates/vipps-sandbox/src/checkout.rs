@@ -195,7 +195,11 @@ fn epayment_amount(amount: &Amount) -> ApiResult<vipps_epayment::types::Amount> 
         .ok()
         .filter(|c| !matches!(c, vipps_epayment::types::Currency::Unknown(_)))
         .ok_or_else(|| ApiError::invalid("transaction.amount.currency", "must be one of NOK, DKK and EUR"))?;
-    Ok(vipps_epayment::types::Amount { currency, value: i64::from(amount.value) })
+    // `try_into` rather than `from`, so that this reads the same whether the generated amounts are
+    // signed or unsigned.
+    #[allow(clippy::unnecessary_fallible_conversions)]
+    let value = amount.value.try_into().map_err(|_| ApiError::invalid("transaction.amount.value", "out of range"))?;
+    Ok(vipps_epayment::types::Amount { currency, value })
 }
 
 async fn create(
@@ -265,8 +269,11 @@ fn current(state: &AppState, msn: &str, reference: &str) -> ApiResult<SessionRes
     Ok(view)
 }
 
-fn checkout_amount(amount: &vipps_epayment::types::Amount, value: i64) -> Amount {
-    Amount { currency: amount.currency.to_string(), value: i32::try_from(value).unwrap_or(i32::MAX) }
+/// A Checkout amount in the payment's currency. The values come from Checkout amounts, so they fit.
+macro_rules! checkout_amount {
+    ($amount:expr, $value:expr) => {
+        Amount { currency: $amount.currency.to_string(), value: $value.try_into().unwrap_or_default() }
+    };
 }
 
 fn view(session: &Session, msn: &str, payment: Option<CheckoutView>, now: DateTime<Utc>) -> SessionResponse {
@@ -302,12 +309,12 @@ fn view(session: &Session, msn: &str, payment: Option<CheckoutView>, now: DateTi
     response.payment_method = Some(PaymentMethod::Wallet);
     response.payment_details = Some(ResponsePaymentDetails {
         aggregate: Some(TransactionAggregate {
-            authorized_amount: Some(checkout_amount(&payment.amount, aggregate.authorized_amount.value)),
-            cancelled_amount: Some(checkout_amount(&payment.amount, aggregate.cancelled_amount.value)),
-            captured_amount: Some(checkout_amount(&payment.amount, aggregate.captured_amount.value)),
-            refunded_amount: Some(checkout_amount(&payment.amount, aggregate.refunded_amount.value)),
+            authorized_amount: Some(checkout_amount!(payment.amount, aggregate.authorized_amount.value)),
+            cancelled_amount: Some(checkout_amount!(payment.amount, aggregate.cancelled_amount.value)),
+            captured_amount: Some(checkout_amount!(payment.amount, aggregate.captured_amount.value)),
+            refunded_amount: Some(checkout_amount!(payment.amount, aggregate.refunded_amount.value)),
         }),
-        amount: checkout_amount(&payment.amount, payment.amount.value),
+        amount: checkout_amount!(payment.amount, payment.amount.value),
         state,
     });
     if authorized {
@@ -423,9 +430,9 @@ fn unknown_session() -> Response {
 }
 
 /// Minor units as a decimal amount: 12345 → `123.45`.
-fn decimal(value: i32) -> String {
+fn decimal(value: i64) -> String {
     let sign = if value < 0 { "-" } else { "" };
-    let value = i64::from(value).abs();
+    let value = value.unsigned_abs();
     format!("{sign}{}.{:02}", value / 100, value % 100)
 }
 
@@ -444,7 +451,7 @@ async fn landing(State(state): State<AppState>, Query(query): Query<LandingQuery
     let e = |s: &str| html_escape::encode_text(s).into_owned();
     let facts = format!(
         "<p>Pay <strong id=\"amount\">{} {}</strong> to merchant {} for <span id=\"description\">{}</span>.</p>\n<p>Reference: <code id=\"reference\">{}</code></p>",
-        decimal(t.amount.value),
+        decimal(i64::from(t.amount.value)),
         e(&t.amount.currency),
         e(&msn),
         e(&t.payment_description),
