@@ -12,6 +12,7 @@ pub static APIS: &[&vipps_core::ApiDescriptor] = &[
     &vipps_webhooks::API,
     &vipps_qr::API,
     &vipps_report::API,
+    &vipps_checkout::API,
 ];
 /// [`APIS`], to iterate over.
 pub fn apis() -> Vec<&'static vipps_core::ApiDescriptor> {

@@ -626,8 +626,21 @@ pub fn return_sdk_errors(file: &mut syn::File) -> Result<(), String> {
 /// Fields whose values are secrets: the generated types that hold them do not derive `Debug`
 /// but get one that prints `[REDACTED]` for them (the Access Token API's responses carry the
 /// token itself, and the Webhooks API's registration answer the `secret` deliveries are signed
-/// with, which a `{:?}` in a log line would otherwise print).
-pub const SECRET_FIELDS: &[&str] = &["access_token", "client_secret", "refresh_token", "id_token", "secret"];
+/// with, which a `{:?}` in a log line would otherwise print). `token` is a payment's or a
+/// Checkout session's bearer token, `callback_authorization_token` the secret a Checkout
+/// callback is authorized with, `api_key` and `password` the carrier credentials a Checkout
+/// session passes on (Porterbuddy, Helthjem).
+pub const SECRET_FIELDS: &[&str] = &[
+    "access_token",
+    "client_secret",
+    "refresh_token",
+    "id_token",
+    "secret",
+    "token",
+    "callback_authorization_token",
+    "api_key",
+    "password",
+];
 
 /// Replaces the derived `Debug` of every generated struct with a field named in
 /// [`SECRET_FIELDS`] by one that hides those fields' values.

@@ -1632,7 +1632,7 @@ See: https://en.wikipedia.org/wiki/MSISDN*/
         }
     }
     ///`ForceApprove`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct ForceApprove {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer: ::std::option::Option<Customer>,
@@ -4670,7 +4670,7 @@ One of:
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct ForceApprove {
             customer: ::std::result::Result<
                 ::std::option::Option<super::Customer>,
@@ -6684,6 +6684,14 @@ One of:
                 }
             }
         }
+        impl ::std::fmt::Debug for ForceApprove {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("ForceApprove")
+                    .field("customer", &self.customer)
+                    .field("token", &"[REDACTED]")
+                    .finish()
+            }
+        }
     }
     /// Generation of default values for serde.
     pub mod defaults {
@@ -6721,6 +6729,14 @@ One of:
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::std::fmt::Debug for ForceApprove {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ForceApprove")
+                .field("customer", &self.customer)
+                .field("token", &"[REDACTED]")
+                .finish()
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>

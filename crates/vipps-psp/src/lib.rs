@@ -59,7 +59,7 @@ pub mod types {
         }
     }
     ///Identifies the test user and the payment to approve.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct ForceApproveRequest {
         ///The test user's phone number, eight digits.
         #[serde(rename = "customerPhoneNumber")]
@@ -1520,7 +1520,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct ForceApproveRequest {
             customer_phone_number: ::std::result::Result<
                 super::ForceApproveRequestCustomerPhoneNumber,
@@ -3343,6 +3343,14 @@ pub mod types {
                 }
             }
         }
+        impl ::std::fmt::Debug for ForceApproveRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("ForceApproveRequest")
+                    .field("customer_phone_number", &self.customer_phone_number)
+                    .field("token", &"[REDACTED]")
+                    .finish()
+            }
+        }
     }
     /// Generation of default values for serde.
     pub mod defaults {
@@ -3386,6 +3394,14 @@ pub mod types {
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::std::fmt::Debug for ForceApproveRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ForceApproveRequest")
+                .field("customer_phone_number", &self.customer_phone_number)
+                .field("token", &"[REDACTED]")
+                .finish()
         }
     }
 }

@@ -38,6 +38,10 @@
 //! Every event is also delivered, signed, to the webhooks the merchant registered for
 //! `epayments.payment.<name>.v1` (see [`crate::delivery`]).
 //!
+//! A Checkout session ([`crate::checkout`]) makes its payment here when the customer opens it,
+//! with the session's reference and amount; the customer's answer on its landing page
+//! authorizes it or makes it `ABORTED`.
+//!
 //! Differences from the real service, on purpose: every `userFlow` gets a `redirectUrl` on
 //! the sandbox (even `PUSH_MESSAGE`): the sandbox's own landing page, carrying the token force
 //! approve accepts and the page's form must send back; the spec's
@@ -553,6 +557,93 @@ pub(crate) fn landing(state: &AppState, reference: &str, token: &str, decision: 
         state: payment.state.clone(),
         return_url: payment.return_url.clone(),
     })
+}
+
+// Payments made by Checkout sessions ([`crate::checkout`]): the real Checkout v3 creates an
+// ePayment payment with the session's reference and amount when the customer starts paying, so
+// the sandbox keeps them here too, where the ePayment API captures, refunds and cancels them.
+
+/// What a Checkout session shows of its payment: state, amount and aggregate.
+pub(crate) struct CheckoutView {
+    pub(crate) state: PaymentState,
+    pub(crate) amount: Amount,
+    pub(crate) aggregate: Aggregate,
+}
+
+impl Store {
+    /// Whether the merchant has a payment with this reference.
+    pub(crate) fn contains(&self, msn: &str, reference: &str) -> bool {
+        self.payments.contains_key(&(msn.to_owned(), reference.to_owned()))
+    }
+}
+
+/// Creates the payment of a Checkout session (`CREATED`, with its event and webhook); a 409
+/// when the merchant already has a payment with that reference.
+pub(crate) fn create_for_checkout(
+    state: &AppState,
+    msn: &str,
+    reference: Reference,
+    amount: Amount,
+    landing_url: String,
+) -> ApiResult<()> {
+    let now = state.now();
+    let expires_at = now + chrono::Duration::from_std(state.config.epayment_expiry).unwrap_or(chrono::Duration::minutes(5));
+    let key = reference.to_string();
+    let mut store = lock(&state.epayment);
+    if store.contains(msn, &key) {
+        return Err(ApiError::conflict(format!("reference {key} is already used by another payment of this merchant")));
+    }
+    let mut payment = Payment {
+        reference,
+        psp_reference: uuid::Uuid::new_v4().simple().to_string(),
+        state: PaymentState::Created,
+        amount,
+        authorized: 0,
+        captured: 0,
+        refunded: 0,
+        cancelled: 0,
+        expires_at,
+        token: uuid::Uuid::new_v4().simple().to_string(),
+        phone_number: None,
+        payment_method: PaymentMethodType::Wallet,
+        redirect_url: landing_url,
+        // The Checkout landing page answers for this payment and sends the browser on itself.
+        return_url: None,
+        description: None,
+        events: Vec::new(),
+    };
+    payment.record(PaymentEventName::Created, payment.amount.value, None, now);
+    publish(state, msn, &payment.events);
+    store.payments.insert((msn.to_owned(), key), payment);
+    Ok(())
+}
+
+/// The customer's answer to a Checkout session's payment: approved, the whole amount is
+/// `AUTHORIZED`; rejected, the payment is `ABORTED`. A 409 when it is no longer `CREATED`.
+pub(crate) fn answer_for_checkout(state: &AppState, msn: &str, reference: &str, approve: bool) -> ApiResult<()> {
+    let now = state.now();
+    with_payment(state, msn, reference, |p| {
+        if p.state != PaymentState::Created {
+            return Err(state_conflict(p, if approve { "approved" } else { "rejected" }));
+        }
+        if approve {
+            p.state = PaymentState::Authorized;
+            p.authorized = p.amount.value;
+            p.record(PaymentEventName::Authorized, p.amount.value, None, now);
+        } else {
+            p.state = PaymentState::Aborted;
+            p.record(PaymentEventName::Aborted, p.amount.value, None, now);
+        }
+        Ok(())
+    })
+}
+
+/// A Checkout session's payment as it is now (after its expiry, if due), or `None`.
+pub(crate) fn view_for_checkout(state: &AppState, msn: &str, reference: &str) -> Option<CheckoutView> {
+    with_payment(state, msn, reference, |p| {
+        Ok(CheckoutView { state: p.state.clone(), amount: p.amount.clone(), aggregate: p.aggregate() })
+    })
+    .ok()
 }
 
 #[cfg(test)]

@@ -23,9 +23,11 @@
 //! payment or an agreement ([`landing`]); the QR API ([`qr`]: merchant redirect, one-time
 //! payment and callback QR codes, with real images served without credentials); the Report API
 //! ([`report`]: ledgers built from the ePayment and Recurring captures and refunds, with a fixed
-//! fee, paged by cursor). Every API call must carry a token the sandbox issued and the
-//! subscription key; request bodies are read into the generated types, so a body that breaks the
-//! spec is a `400 application/problem+json` naming the field, and nothing changes.
+//! fee, paged by cursor); Checkout v3 (sessions, a landing page to approve or reject, the
+//! callback, an ePayment payment per session: [`checkout`]). Every API call must carry a token
+//! the sandbox issued and the subscription key; request bodies are read into the generated
+//! types, so a body that breaks the spec is a `400 application/problem+json` naming the field,
+//! and nothing changes.
 //!
 //! Test controls: [`Sandbox::fail_next`], [`Sandbox::set_latency`],
 //! [`Sandbox::expire_tokens`], [`Sandbox::advance_clock`], also reachable over HTTP under
@@ -46,6 +48,7 @@ use axum::http::StatusCode;
 use axum::Router;
 
 mod accesstoken;
+pub mod checkout;
 pub mod control;
 pub mod delivery;
 pub mod epayment;
@@ -214,6 +217,7 @@ fn router(state: AppState) -> Router {
         .merge(landing::routes())
         .merge(qr::routes())
         .merge(report::routes())
+        .merge(checkout::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))

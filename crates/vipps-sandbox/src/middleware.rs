@@ -86,7 +86,8 @@ fn is_length_limit(e: &axum::Error) -> bool {
 pub(crate) async fn faults(State(state): State<AppState>, request: Request, next: Next) -> Response {
     state.calls.fetch_add(1, Ordering::Relaxed);
     let path = request.uri().path();
-    if is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path) || crate::qr::is_public_path(path) {
+    let public = is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path);
+    if public || crate::qr::is_public_path(path) || path == crate::checkout::LANDING_PATH {
         return next.run(request).await;
     }
     let (latency, failure) = {
@@ -119,11 +120,21 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Checks the bearer token and `Ocp-Apim-Subscription-Key` on every API call. A token from
-/// `/miami/v1/token` needs no subscription key (one that is sent must still be right).
+/// `/miami/v1/token` needs no subscription key (one that is sent must still be right). Checkout
+/// calls carry client headers instead ([`crate::checkout::authenticate`]); its landing page,
+/// the customer's, needs nothing (nor is it failed by injected faults).
 pub(crate) async fn credentials(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path) || crate::qr::is_public_path(path) {
+    let public = is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path);
+    if public || crate::qr::is_public_path(path) || path == crate::checkout::LANDING_PATH {
         return next.run(request).await;
+    }
+    // Checkout authenticates with the client headers instead of a token.
+    if path.starts_with(crate::checkout::API_PREFIX) {
+        return match crate::checkout::authenticate(&state, request.headers()) {
+            Ok(()) => next.run(request).await,
+            Err(e) => e.into_response(),
+        };
     }
     let headers = request.headers();
     let key = headers.get("ocp-apim-subscription-key").map(|v| v.to_str().unwrap_or_default());

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::time::Instant;
 
-use crate::{delivery, epayment, management, order_management, psp, qr, recurring, webhooks};
+use crate::{checkout, delivery, epayment, management, order_management, psp, qr, recurring, webhooks};
 
 /// The credentials the sandbox accepts. Not secrets: anyone can run the sandbox.
 #[derive(Debug, Clone)]
@@ -353,6 +353,8 @@ pub struct Shared {
     pub webhooks: Mutex<webhooks::Store>,
     /// QR codes and their images.
     pub qr: Mutex<qr::Store>,
+    /// Checkout sessions and their callback attempts.
+    pub checkout: Mutex<checkout::Store>,
     /// Events waiting to be delivered to the registered webhooks.
     pub outbox: tokio::sync::mpsc::UnboundedSender<delivery::Outgoing>,
     /// The other end of `outbox`, until the delivery task takes it.
@@ -425,6 +427,7 @@ impl Shared {
             epayment: Mutex::new(epayment::Store::default()),
             webhooks: Mutex::new(webhooks::Store::default()),
             qr: Mutex::new(qr::Store::default()),
+            checkout: Mutex::new(checkout::Store::default()),
             outbox,
             outbox_receiver: Mutex::new(Some(outbox_receiver)),
             delivery_log: Mutex::new(Vec::new()),

@@ -51,6 +51,11 @@ impl crate::Vipps {
     pub fn report(&self) -> vipps_report::Client {
         vipps_report::Client::from_runtime(self.runtime())
     }
+    ///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types (feature `checkout`).
+    #[cfg(feature = "checkout")]
+    pub fn checkout(&self) -> vipps_checkout::Client {
+        vipps_checkout::Client::from_runtime(self.runtime())
+    }
 }
 impl crate::Merchant {
     ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token) (feature `accesstoken`).
@@ -102,6 +107,11 @@ impl crate::Merchant {
     #[cfg(feature = "report")]
     pub fn report(&self) -> vipps_report::Client {
         vipps_report::Client::from_context(self.context(&vipps_report::API))
+    }
+    ///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types (feature `checkout`).
+    #[cfg(feature = "checkout")]
+    pub fn checkout(&self) -> vipps_checkout::Client {
+        vipps_checkout::Client::from_context(self.context(&vipps_checkout::API))
     }
 }
 ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token): its `Client` (also from `Vipps::access_token()`), request and response `types`, operation `builder`s and `API` descriptor.
@@ -163,4 +173,11 @@ pub mod report {
     pub use vipps_report::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
     pub use crate::helpers::report::*;
+}
+///Generated client for the Vipps MobilePay Checkout API v3 (create a session, get session info) and the session callback types: its `Client` (also from `Vipps::checkout()`), request and response `types`, operation `builder`s and `API` descriptor, with the SDK's helpers for it.
+#[cfg(feature = "checkout")]
+pub mod checkout {
+    pub use vipps_checkout::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
+    pub use crate::helpers::checkout::*;
 }

@@ -10,3 +10,5 @@ pub mod epayment;
 pub mod qr;
 #[cfg(feature = "report")]
 pub mod report;
+#[cfg(feature = "checkout")]
+pub mod checkout;
