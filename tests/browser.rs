@@ -305,7 +305,7 @@ async fn accepting_an_agreement_in_chromium_activates_it_and_returns_to_the_shop
         "initialCharge": {"amount": 9900, "description": "First bag", "transactionType": "RESERVE_CAPTURE"}
     }))
     .unwrap();
-    let created = vipps.recurring().draft_agreement_v3().body(body).send().await.unwrap().into_inner();
+    let created = vipps.recurring().draft_agreement().body(body).send().await.unwrap().into_inner();
     let (agreement_id, charge_id) = (created.agreement_id, created.charge_id.expect("an initial charge").to_string());
     let confirmation = created.vipps_confirmation_url.expect("a confirmation URL");
 
@@ -322,9 +322,9 @@ async fn accepting_an_agreement_in_chromium_activates_it_and_returns_to_the_shop
     assert_eq!(visits.lock().unwrap().as_slice(), ["/subscribed"]);
     browser.close().await.expect("the session ends");
 
-    let agreement = vipps.recurring().fetch_agreement_v3().agreement_id(&agreement_id).send().await.unwrap();
+    let agreement = vipps.recurring().fetch_agreement().agreement_id(&agreement_id).send().await.unwrap();
     assert_eq!(agreement.into_inner().status, Some(vipps_recurring::types::AgreementStatus::Active));
-    let charge = vipps.recurring().fetch_charge_v3().agreement_id(&agreement_id).charge_id(&charge_id).send().await;
+    let charge = vipps.recurring().fetch_charge().agreement_id(&agreement_id).charge_id(&charge_id).send().await;
     assert_eq!(charge.unwrap().into_inner().status, vipps_recurring::types::ChargeStatus::Reserved);
     assert_eq!(hooks.expect(2).await, ["recurring.agreement-activated.v1", "recurring.charge-reserved.v1"]);
     let verified = hooks.verified.lock().unwrap().clone();

@@ -184,9 +184,9 @@ fn recurring_charge_amount_below_minimum_is_rejected() {
 
 #[test]
 fn idempotency_key_constraints() {
-    let err = rc::CreateChargeV3IdempotencyKey::try_from("a".repeat(41).as_str()).unwrap_err().to_string();
+    let err = rc::CreateChargeIdempotencyKey::try_from("a".repeat(41).as_str()).unwrap_err().to_string();
     assert!(err.contains("longer than 40"), "{err}");
-    let err = rc::CreateChargeV3IdempotencyKey::try_from("a/b").unwrap_err().to_string();
+    let err = rc::CreateChargeIdempotencyKey::try_from("a/b").unwrap_err().to_string();
     assert!(err.contains("pattern"), "{err}");
-    assert!(rc::CreateChargeV3IdempotencyKey::try_from("key-1").is_ok());
+    assert!(rc::CreateChargeIdempotencyKey::try_from("key-1").is_ok());
 }

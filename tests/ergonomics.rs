@@ -31,7 +31,7 @@ fn draft() -> vipps::recurring::types::builder::DraftAgreementV3 {
 async fn subscribe(vipps: &Vipps) -> Result<(String, Vec<ChargeResponseV3>), Error> {
     let recurring = vipps.recurring();
     let created = recurring
-        .draft_agreement_v3()
+        .draft_agreement()
         .idempotency_key(IdempotencyKey::generate())
         .body(draft())
         .send()
@@ -48,7 +48,7 @@ async fn subscribe(vipps: &Vipps) -> Result<(String, Vec<ChargeResponseV3>), Err
         .await?;
     let due = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
     recurring
-        .create_charge_v3()
+        .create_charge()
         .agreement_id(&agreement_id)
         .idempotency_key(IdempotencyKey::generate())
         .body(
@@ -72,7 +72,7 @@ async fn a_subscription_written_the_natural_way_runs() {
     let (agreement_id, charges) = subscribe(&vipps).await.unwrap();
     assert_eq!(charges.len(), 1, "the charge created in the flow: {charges:?}");
     assert_eq!(charges[0].amount, 29_900);
-    let agreement = vipps.recurring().fetch_agreement_v3().agreement_id(&agreement_id).send().await.unwrap().into_inner();
+    let agreement = vipps.recurring().fetch_agreement().agreement_id(&agreement_id).send().await.unwrap().into_inner();
     assert_eq!(agreement.status, Some(AgreementStatus::Active));
     assert_eq!(agreement.product_description.as_deref().map(String::as_str), Some("Monthly premium membership"));
 }
@@ -98,7 +98,7 @@ async fn a_value_that_breaks_the_spec_says_why() {
     // A typify builder: the setter checks the value and the error keeps its reason.
     let err = vipps
         .recurring()
-        .draft_agreement_v3()
+        .draft_agreement()
         .body(draft().phone_number("479123456789012345"))
         .send()
         .await
@@ -108,7 +108,7 @@ async fn a_value_that_breaks_the_spec_says_why() {
     // A progenitor builder: the parameter's reason is kept too (it used to be dropped).
     let err = vipps
         .recurring()
-        .create_charge_v3()
+        .create_charge()
         .agreement_id("agr_1")
         .idempotency_key("not/allowed")
         .body(CreateChargeV3::builder().amount(100).description("x").transaction_type(TransactionType::DirectCapture))

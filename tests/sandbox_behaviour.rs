@@ -10,7 +10,7 @@ use vipps_core::{Error, RetryPolicy, Timeouts};
 use vipps_sandbox::Sandbox;
 
 async fn list(vipps: &vipps::Vipps) -> Result<usize, Error> {
-    Ok(vipps.recurring().list_agreements_v3().send().await?.into_inner().len())
+    Ok(vipps.recurring().list_agreements().send().await?.into_inner().len())
 }
 
 fn tokens_issued(sandbox: &Sandbox) -> usize {
@@ -107,7 +107,7 @@ async fn latency_beyond_the_attempt_limit_is_a_timeout() {
         } else {
             vipps.recurring()
         };
-        let list = || async { recurring.list_agreements_v3().send().await.map(|r| r.into_inner().len()) };
+        let list = || async { recurring.list_agreements().send().await.map(|r| r.into_inner().len()) };
         // Fetch the token first: the latency applies to API calls only.
         list().await.unwrap();
         sandbox.set_latency(Duration::from_secs(5));
@@ -195,7 +195,7 @@ async fn missing_merchant_serial_number_is_a_400_naming_the_header() {
     assert!(problem.detail.as_deref().unwrap_or_default().contains("Merchant-Serial-Number"), "{problem:?}");
     // With a merchant handle the same call goes through.
     let merchant = vipps.merchant(&c.merchant_serial_number).unwrap();
-    assert_eq!(merchant.recurring().list_agreements_v3().send().await.unwrap().into_inner().len(), 0);
+    assert_eq!(merchant.recurring().list_agreements().send().await.unwrap().into_inner().len(), 0);
 }
 
 #[tokio::test]

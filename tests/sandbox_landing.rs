@@ -237,18 +237,18 @@ fn draft_body(initial: Option<(&str, i32)>, is_app: bool) -> DraftAgreementV3 {
 
 /// Drafts an agreement: its id, initial charge id and confirmation URL.
 async fn draft(vipps: &Vipps, initial: Option<(&str, i32)>, is_app: bool) -> (String, Option<String>, String) {
-    let answer = vipps.recurring().draft_agreement_v3().body(draft_body(initial, is_app)).send().await.unwrap();
+    let answer = vipps.recurring().draft_agreement().body(draft_body(initial, is_app)).send().await.unwrap();
     let answer = answer.into_inner();
     (answer.agreement_id, answer.charge_id.map(|c| c.to_string()), answer.vipps_confirmation_url.expect("a URL"))
 }
 
 async fn agreement(vipps: &Vipps, id: &str) -> Value {
-    let a = vipps.recurring().fetch_agreement_v3().agreement_id(id).send().await.unwrap().into_inner();
+    let a = vipps.recurring().fetch_agreement().agreement_id(id).send().await.unwrap().into_inner();
     serde_json::to_value(a).unwrap()
 }
 
 async fn charge_status(vipps: &Vipps, agreement_id: &str, charge_id: &str) -> ChargeStatus {
-    let c = vipps.recurring().fetch_charge_v3().agreement_id(agreement_id).charge_id(charge_id).send().await.unwrap();
+    let c = vipps.recurring().fetch_charge().agreement_id(agreement_id).charge_id(charge_id).send().await.unwrap();
     c.into_inner().status
 }
 

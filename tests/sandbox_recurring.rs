@@ -84,7 +84,7 @@ where
 }
 
 async fn draft(vipps: &Vipps, value: Value) -> (String, Option<String>) {
-    let answer = vipps.recurring().draft_agreement_v3().body(draft_body(value)).send().await.expect("drafted");
+    let answer = vipps.recurring().draft_agreement().body(draft_body(value)).send().await.expect("drafted");
     assert_eq!(answer.status(), 201);
     let answer = answer.into_inner();
     (answer.agreement_id, answer.charge_id.map(|c| c.to_string()))
@@ -109,13 +109,13 @@ async fn active_agreement(vipps: &Vipps, phone: &str) -> String {
 }
 
 async fn fetch_agreement(vipps: &Vipps, id: &str) -> AgreementResponseV3 {
-    vipps.recurring().fetch_agreement_v3().agreement_id(id).send().await.expect("fetched").into_inner()
+    vipps.recurring().fetch_agreement().agreement_id(id).send().await.expect("fetched").into_inner()
 }
 
 async fn create_charge(vipps: &Vipps, agreement_id: &str, value: Value) -> String {
     let answer = vipps
         .recurring()
-        .create_charge_v3()
+        .create_charge()
         .agreement_id(agreement_id)
         .body(charge_body(value))
         .send()
@@ -138,7 +138,7 @@ async fn unscheduled(vipps: &Vipps, agreement_id: &str, amount: u32, transaction
 async fn fetch_charge(vipps: &Vipps, agreement_id: &str, charge_id: &str) -> ChargeResponseV3 {
     vipps
         .recurring()
-        .fetch_charge_v3()
+        .fetch_charge()
         .agreement_id(agreement_id)
         .charge_id(charge_id)
         .send()
@@ -150,7 +150,7 @@ async fn fetch_charge(vipps: &Vipps, agreement_id: &str, charge_id: &str) -> Cha
 async fn capture(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: u32) -> Result<(), vipps_core::Error> {
     vipps
         .recurring()
-        .capture_charge_v3()
+        .capture_charge()
         .agreement_id(agreement_id)
         .charge_id(charge_id)
         .body(CaptureRequestV3 { amount, description: None })
@@ -163,7 +163,7 @@ async fn capture(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: u32
 async fn refund(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: u32) -> Result<(), vipps_core::Error> {
     vipps
         .recurring()
-        .refund_charge_v3()
+        .refund_charge()
         .agreement_id(agreement_id)
         .charge_id(charge_id)
         .body(RefundRequest::builder().amount(amount).description("Refund"))
@@ -176,7 +176,7 @@ async fn refund(vipps: &Vipps, agreement_id: &str, charge_id: &str, amount: u32)
 async fn cancel(vipps: &Vipps, agreement_id: &str, charge_id: &str) -> Result<(), vipps_core::Error> {
     vipps
         .recurring()
-        .cancel_charge_v3()
+        .cancel_charge()
         .agreement_id(agreement_id)
         .charge_id(charge_id)
         .send()
@@ -315,7 +315,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
 
     // UpdateAgreementPatchV3.
     let updated = r
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({"productName": "MyNews Plus", "pricing": {"amount": 39900}})))
         .send()
@@ -326,7 +326,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
     assert_eq!(agreement.product_name.as_str(), "MyNews Plus");
 
     // ListAgreementsV3 (ACTIVE by default).
-    let listed = r.list_agreements_v3().send().await.expect("listed").into_inner();
+    let listed = r.list_agreements().send().await.expect("listed").into_inner();
     assert_eq!(listed.iter().map(|a| a.id.to_string()).collect::<Vec<_>>(), [agreement_id.as_str()]);
 
     // CreateChargeV3.
@@ -344,7 +344,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
         {"agreementId": agreement_id, "amount": 39900, "transactionType": "RESERVE_CAPTURE", "description": "July", "due": due_in(&sandbox, 1), "retryDays": 0, "orderId": "july-1"}
     ]))
     .unwrap();
-    let answer = r.create_charge_async_v3().body(batch).send().await.expect("batch accepted");
+    let answer = r.create_charges().body(batch).send().await.expect("batch accepted");
     assert_eq!(answer.status(), 202);
     let answer = answer.into_inner();
     assert_eq!(answer.valid_charges, ["july-1"]);
@@ -353,19 +353,19 @@ async fn every_v3_operation_succeeds_through_the_facade() {
     // FetchChargeV3 and FetchChargeByIdV3.
     let fetched = fetch_charge(&vipps, &agreement_id, "june-1").await;
     assert_eq!((&fetched.status, fetched.amount), (&ChargeStatus::Pending, 39900));
-    let by_id = r.fetch_charge_by_id_v3().charge_id("june-1").send().await.expect("fetched by id").into_inner();
+    let by_id = r.fetch_charge_by_id().charge_id("june-1").send().await.expect("fetched by id").into_inner();
     assert_eq!(by_id.agreement_id, agreement_id);
     assert_eq!(by_id, fetched);
 
     // ListChargesV3: the initial charge and both new ones.
-    let page = r.list_charges_v3().agreement_id(&agreement_id).send().await.expect("listed");
+    let page = r.list_charges().agreement_id(&agreement_id).send().await.expect("listed");
     assert!(page.headers().get("continuation-token").is_none());
     let ids: Vec<_> = page.into_inner().into_iter().map(|c| c.id.to_string()).collect();
     assert_eq!(ids, ["init-1", "june-1", "july-1"]);
 
     // CancelChargeV3.
     let cancelled =
-        r.cancel_charge_v3().agreement_id(&agreement_id).charge_id("june-1").send().await.expect("cancelled");
+        r.cancel_charge().agreement_id(&agreement_id).charge_id("june-1").send().await.expect("cancelled");
     assert_eq!(cancelled.status(), 204);
     assert_eq!(fetch_charge(&vipps, &agreement_id, "june-1").await.status, ChargeStatus::Cancelled);
 
@@ -373,7 +373,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
     sandbox.advance_clock(DAY).unwrap();
     assert_eq!(fetch_charge(&vipps, &agreement_id, "july-1").await.status, ChargeStatus::Reserved);
     let captured = r
-        .capture_charge_v3()
+        .capture_charge()
         .agreement_id(&agreement_id)
         .charge_id("july-1")
         .body(CaptureRequestV3 { amount: 39900, description: None })
@@ -384,7 +384,7 @@ async fn every_v3_operation_succeeds_through_the_facade() {
 
     // RefundChargeV3 of the initial charge, charged at accept.
     let refunded = r
-        .refund_charge_v3()
+        .refund_charge()
         .agreement_id(&agreement_id)
         .charge_id("init-1")
         .body(RefundRequest::builder().amount(4900).description("Goodwill"))
@@ -444,7 +444,7 @@ async fn a_pending_agreement_expires_by_the_sandbox_clock_and_can_then_not_be_us
     assert_eq!(failure(accepted).0, Some(409));
     let patched = vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({"productName": "Too late"})))
         .send()
@@ -452,7 +452,7 @@ async fn a_pending_agreement_expires_by_the_sandbox_clock_and_can_then_not_be_us
     assert_eq!(failure(patched).0, Some(409));
     let charged = vipps
         .recurring()
-        .create_charge_v3()
+        .create_charge()
         .agreement_id(&agreement_id)
         .body(charge_body(
             json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "type": "UNSCHEDULED"}),
@@ -481,7 +481,7 @@ async fn stopping_an_agreement_releases_its_open_charges_and_is_final() {
 
     vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({"status": "STOPPED"})))
         .send()
@@ -502,7 +502,7 @@ async fn stopping_an_agreement_releases_its_open_charges_and_is_final() {
     // Final: no more changes, no more charges, and a PENDING agreement can be stopped too.
     let again = vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({"productName": "Back again"})))
         .send()
@@ -511,7 +511,7 @@ async fn stopping_an_agreement_releases_its_open_charges_and_is_final() {
     let count = charge_count(&sandbox);
     let charge = vipps
         .recurring()
-        .create_charge_v3()
+        .create_charge()
         .agreement_id(&agreement_id)
         .body(charge_body(
             json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "type": "UNSCHEDULED"}),
@@ -524,7 +524,7 @@ async fn stopping_an_agreement_releases_its_open_charges_and_is_final() {
     let (pending, _) = draft(&vipps, draft_json()).await;
     vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&pending)
         .body(patch_body(json!({"status": "STOPPED"})))
         .send()
@@ -544,7 +544,7 @@ async fn list_agreements_filters_by_status_and_pages() {
     let stopped = active_agreement(&vipps, PHONE).await;
     vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&stopped)
         .body(patch_body(json!({"status": "STOPPED"})))
         .send()
@@ -560,7 +560,7 @@ async fn list_agreements_filters_by_status_and_pages() {
     // One page by hand.
     let page = vipps
         .recurring()
-        .list_agreements_v3()
+        .list_agreements()
         .page_number(2)
         .page_size(2)
         .send()
@@ -572,10 +572,10 @@ async fn list_agreements_filters_by_status_and_pages() {
     // createdAfter, in epoch milliseconds.
     let created = fetch_agreement(&vipps, &pending).await.created.timestamp_millis();
     let after =
-        vipps.recurring().list_agreements_v3().status(AgreementStatus::Pending).created_after(created).send().await;
+        vipps.recurring().list_agreements().status(AgreementStatus::Pending).created_after(created).send().await;
     assert!(after.unwrap().into_inner().is_empty());
     let before =
-        vipps.recurring().list_agreements_v3().status(AgreementStatus::Pending).created_after(created - 1).send().await;
+        vipps.recurring().list_agreements().status(AgreementStatus::Pending).created_after(created - 1).send().await;
     assert_eq!(before.unwrap().into_inner().len(), 1);
 
     // A page size over 2000 or a status outside the enum is a 400 naming the parameter.
@@ -591,7 +591,7 @@ async fn updates_change_the_agreement_and_are_checked_against_its_pricing() {
     let agreement_id = active_agreement(&vipps, PHONE).await;
     vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({
             "productDescription": "Every article",
@@ -614,7 +614,7 @@ async fn updates_change_the_agreement_and_are_checked_against_its_pricing() {
     // suggestedMaxAmount belongs to VARIABLE pricing; a FLEXIBLE interval takes no period.
     let wrong = vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({"productName": "Changed", "pricing": {"suggestedMaxAmount": 5000}})))
         .send()
@@ -622,7 +622,7 @@ async fn updates_change_the_agreement_and_are_checked_against_its_pricing() {
     assert_eq!(failure(wrong), (Some(400), "pricing.suggestedMaxAmount".to_owned()));
     let wrong = vipps
         .recurring()
-        .update_agreement_patch_v3()
+        .update_agreement()
         .agreement_id(&agreement_id)
         .body(patch_body(json!({"interval": {"type": "FLEXIBLE", "period": {"unit": "DAY", "count": 1}}})))
         .send()
@@ -638,9 +638,9 @@ async fn another_merchant_serial_number_sees_none_of_the_agreements() {
     let (_sandbox, vipps) = support::start().await;
     let agreement_id = active_agreement(&vipps, PHONE).await;
     let other = vipps.merchant("654321").unwrap();
-    let fetched = other.recurring().fetch_agreement_v3().agreement_id(&agreement_id).send().await;
+    let fetched = other.recurring().fetch_agreement().agreement_id(&agreement_id).send().await;
     assert_eq!(failure(fetched).0, Some(404));
-    assert!(other.recurring().list_agreements_v3().send().await.unwrap().into_inner().is_empty());
+    assert!(other.recurring().list_agreements().send().await.unwrap().into_inner().is_empty());
 }
 
 #[tokio::test]
@@ -803,7 +803,7 @@ async fn capture_refund_and_cancel_follow_the_documented_rules() {
 
     // Unknown ids are 404.
     assert_eq!(failure(cancel(&vipps, &a, "nope").await).0, Some(404));
-    let by_id = vipps.recurring().fetch_charge_by_id_v3().charge_id("nope").send().await;
+    let by_id = vipps.recurring().fetch_charge_by_id().charge_id("nope").send().await;
     assert_eq!(failure(by_id).0, Some(404));
 }
 
@@ -819,11 +819,11 @@ async fn charges_are_paged_with_a_continuation_token() {
     }
 
     // The first page by hand: two charges and a token.
-    let first = vipps.recurring().list_charges_v3().agreement_id(&a).send().await.unwrap();
+    let first = vipps.recurring().list_charges().agreement_id(&a).send().await.unwrap();
     let token = first.headers().get("continuation-token").expect("a token").to_str().unwrap().to_owned();
     assert_eq!(first.into_inner().len(), 2);
     let second =
-        vipps.recurring().list_charges_v3().agreement_id(&a).continuation_token(token.as_str()).send().await.unwrap();
+        vipps.recurring().list_charges().agreement_id(&a).continuation_token(token.as_str()).send().await.unwrap();
     assert!(second.headers().get("continuation-token").is_some());
     assert_eq!(second.into_inner().iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), ids[2..4]);
 
@@ -842,7 +842,7 @@ async fn charges_are_paged_with_a_continuation_token() {
     // A token nobody issued is a 400 naming the header.
     let unknown = vipps
         .recurring()
-        .list_charges_v3()
+        .list_charges()
         .agreement_id(&a)
         .continuation_token("5f0c8a52-1c1e-4d5c-9a57-3f8c1d0e2b11")
         .send()
@@ -873,7 +873,7 @@ async fn create_multiple_charges_lists_the_valid_and_the_invalid_ones() {
         item(&a, 2000, "b-5"),
     ]))
     .unwrap();
-    let answer = vipps.recurring().create_charge_async_v3().body(batch).send().await.unwrap().into_inner();
+    let answer = vipps.recurring().create_charges().body(batch).send().await.unwrap().into_inner();
     assert_eq!(answer.valid_charges, ["b-1", "b-5"]);
     let invalid: Vec<_> = answer.invalid_charges.iter().map(|i| i.charge_batch_item_dto.order_id.to_string()).collect();
     assert_eq!(invalid, ["b-3", "b-4", "b-1"]);
@@ -895,7 +895,7 @@ async fn a_charge_of_99_is_a_400_naming_amount_and_creates_nothing() {
     assert!(serde_json::from_value::<CreateChargeV3>(body.clone()).is_err());
     let mut built = charge_body(json!({"amount": 100, "transactionType": "DIRECT_CAPTURE", "description": "Too small", "due": due_in(&sandbox, 2), "retryDays": 0}));
     built.amount = 99;
-    let err = vipps.recurring().create_charge_v3().agreement_id(&a).body(built).send().await.unwrap_err();
+    let err = vipps.recurring().create_charge().agreement_id(&a).body(built).send().await.unwrap_err();
     assert!(matches!(&err, vipps_core::Error::InvalidInput { message } if message.contains("minimum 100")), "{err}");
     let (status, answer) = raw(&sandbox, "POST", &format!("/recurring/v3/agreements/{a}/charges"), Some(body)).await;
     assert_eq!((status, raw_field(&answer)), (400, "amount"));
@@ -918,14 +918,14 @@ async fn an_order_id_with_a_space_is_a_400_naming_order_id() {
     let long = charge_body(
         json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "due": due_in(&sandbox, 2), "retryDays": 0, "orderId": "order-0123456789"}),
     );
-    let result = vipps.recurring().create_charge_v3().agreement_id(&a).body(long).send().await;
+    let result = vipps.recurring().create_charge().agreement_id(&a).body(long).send().await;
     assert_eq!(failure(result), (Some(400), "orderId".to_owned()));
     // A duplicate order id is a conflict.
     create_charge(&vipps, &a, json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "type": "UNSCHEDULED", "orderId": "o-1"})).await;
     let dup = charge_body(
         json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "y", "type": "UNSCHEDULED", "orderId": "o-1"}),
     );
-    let result = vipps.recurring().create_charge_v3().agreement_id(&a).body(dup).send().await;
+    let result = vipps.recurring().create_charge().agreement_id(&a).body(dup).send().await;
     assert_eq!(failure(result).0, Some(409));
     assert_eq!(charge_count(&sandbox), 1);
 }
@@ -942,12 +942,12 @@ async fn missing_required_fields_are_a_400_naming_them() {
     // LEGACY pricing without an amount (the type allows it; the rule does not).
     let mut body = draft_json();
     body["pricing"] = json!({"type": "LEGACY", "currency": "NOK"});
-    let result = vipps.recurring().draft_agreement_v3().body(draft_body(body)).send().await;
+    let result = vipps.recurring().draft_agreement().body(draft_body(body)).send().await;
     assert_eq!(failure(result), (Some(400), "pricing.amount".to_owned()));
     // A Norwegian agreement without merchantAgreementUrl.
     let mut body = draft_json();
     body.as_object_mut().unwrap().remove("merchantAgreementUrl");
-    let result = vipps.recurring().draft_agreement_v3().body(draft_body(body)).send().await;
+    let result = vipps.recurring().draft_agreement().body(draft_body(body)).send().await;
     assert_eq!(failure(result), (Some(400), "merchantAgreementUrl".to_owned()));
     assert_eq!(agreement_count(&sandbox), 0);
 
@@ -955,12 +955,12 @@ async fn missing_required_fields_are_a_400_naming_them() {
     let a = active_agreement(&vipps, PHONE).await;
     let no_due =
         charge_body(json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "retryDays": 0}));
-    let result = vipps.recurring().create_charge_v3().agreement_id(&a).body(no_due).send().await;
+    let result = vipps.recurring().create_charge().agreement_id(&a).body(no_due).send().await;
     assert_eq!(failure(result), (Some(400), "due".to_owned()));
     let no_retry = charge_body(
         json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "due": due_in(&sandbox, 2)}),
     );
-    let result = vipps.recurring().create_charge_v3().agreement_id(&a).body(no_retry).send().await;
+    let result = vipps.recurring().create_charge().agreement_id(&a).body(no_retry).send().await;
     assert_eq!(failure(result), (Some(400), "retryDays".to_owned()));
     let (status, answer) = raw(
         &sandbox,
@@ -997,7 +997,7 @@ async fn due_dates_follow_the_test_environment_rules() {
         let body = charge_body(
             json!({"amount": 1000, "transactionType": "DIRECT_CAPTURE", "description": "x", "due": due, "retryDays": 0}),
         );
-        let result = vipps.recurring().create_charge_v3().agreement_id(&a).body(body).send().await;
+        let result = vipps.recurring().create_charge().agreement_id(&a).body(body).send().await;
         assert_eq!(failure(result), (Some(400), "due".to_owned()), "{why}");
     }
     // A due date that is not a date: the generated type (a date) does not read it, and the
@@ -1029,7 +1029,7 @@ async fn the_same_idempotency_key_replays_and_another_body_conflicts() {
     };
     let client = vipps.recurring();
     let send = |body: CreateChargeV3| {
-        client.create_charge_v3().agreement_id(&a).idempotency_key("charge-key-1").body(body).send()
+        client.create_charge().agreement_id(&a).idempotency_key("charge-key-1").body(body).send()
     };
     let first = send(body()).await.unwrap().into_inner().charge_id;
     let again = send(body()).await.unwrap().into_inner().charge_id;

@@ -341,7 +341,7 @@ async fn recurring_captures_and_refunds_reach_the_ledger_too() {
         .merchant_redirect_url("https://shop.example.com/return")
         .merchant_agreement_url("https://shop.example.com/subscriptions")
         .phone_number("4791234567");
-    let created = recurring.draft_agreement_v3().body(draft).send().await.unwrap().into_inner();
+    let created = recurring.draft_agreement().body(draft).send().await.unwrap().into_inner();
     let charge = created.charge_id.clone().expect("an initial charge").to_string();
     recurring
         .force_accept_agreement()
@@ -351,7 +351,7 @@ async fn recurring_captures_and_refunds_reach_the_ledger_too() {
         .await
         .unwrap();
     recurring
-        .capture_charge_v3()
+        .capture_charge()
         .agreement_id(&created.agreement_id)
         .charge_id(charge.as_str())
         .body(CaptureRequestV3::builder().amount(29_900).description("Delivered"))
@@ -359,7 +359,7 @@ async fn recurring_captures_and_refunds_reach_the_ledger_too() {
         .await
         .unwrap();
     recurring
-        .refund_charge_v3()
+        .refund_charge()
         .agreement_id(&created.agreement_id)
         .charge_id(charge.as_str())
         .body(RefundRequest::builder().amount(10_000).description("Goodwill"))

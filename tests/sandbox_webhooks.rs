@@ -283,7 +283,7 @@ async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_fai
         let vipps = vipps.clone();
         async move {
             let draft: DraftAgreementV3 = body(value);
-            let answer = vipps.recurring().draft_agreement_v3().body(draft).send().await.unwrap();
+            let answer = vipps.recurring().draft_agreement().body(draft).send().await.unwrap();
             let answer = answer.into_inner();
             (answer.agreement_id, answer.charge_id.map(|c| c.to_string()), answer.vipps_confirmation_url.unwrap())
         }
@@ -303,11 +303,11 @@ async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_fai
     accept(a.clone(), "4791234567").await;
     let r = vipps.recurring();
     let capture: CaptureRequestV3 = body(serde_json::json!({"amount": 2000, "description": "first part"}));
-    r.capture_charge_v3().agreement_id(&a).charge_id(&initial).body(capture).send().await.unwrap();
+    r.capture_charge().agreement_id(&a).charge_id(&initial).body(capture).send().await.unwrap();
     let refund: RefundRequest = body(serde_json::json!({"amount": 1000, "description": "goodwill"}));
-    r.refund_charge_v3().agreement_id(&a).charge_id(&initial).body(refund).send().await.unwrap();
+    r.refund_charge().agreement_id(&a).charge_id(&initial).body(refund).send().await.unwrap();
     let stop: vipps_recurring::types::PatchAgreementV3 = body(serde_json::json!({"status": "STOPPED"}));
-    r.update_agreement_patch_v3().agreement_id(&a).body(stop).send().await.unwrap();
+    r.update_agreement().agreement_id(&a).body(stop).send().await.unwrap();
     // B: rejected on its landing page.
     let (b, _, confirmation) = draft(false).await;
     let (page, token) = confirmation.split_once("?token=").unwrap();
@@ -331,10 +331,10 @@ async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_fai
         "amount": 29900, "description": "Month 1", "due": due, "retryDays": 0,
         "transactionType": "DIRECT_CAPTURE", "orderId": "failing-1"
     }));
-    r.create_charge_v3().agreement_id(&d).body(charge).send().await.unwrap();
+    r.create_charge().agreement_id(&d).body(charge).send().await.unwrap();
     sandbox.advance_clock(std::time::Duration::from_secs(2 * 24 * 60 * 60)).unwrap();
-    r.fetch_agreement_v3().agreement_id(&c).send().await.unwrap();
-    let failed = r.fetch_charge_v3().agreement_id(&d).charge_id("failing-1").send().await.unwrap().into_inner();
+    r.fetch_agreement().agreement_id(&c).send().await.unwrap();
+    let failed = r.fetch_charge().agreement_id(&d).charge_id("failing-1").send().await.unwrap().into_inner();
     assert_eq!(failed.status, vipps_recurring::types::ChargeStatus::Failed);
     // E: a create-multiple charge for the stopped agreement is not created.
     let due = (sandbox.state().today() + chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
@@ -342,7 +342,7 @@ async fn the_sandbox_delivers_each_recurring_event_once_signed_and_retries_a_fai
         "agreementId": a, "amount": 29900, "description": "Month 2", "due": due, "retryDays": 2,
         "transactionType": "DIRECT_CAPTURE", "orderId": "batch-1"
     }]));
-    let answer = r.create_charge_async_v3().body(batch).send().await.unwrap().into_inner();
+    let answer = r.create_charges().body(batch).send().await.unwrap().into_inner();
     assert_eq!(answer.invalid_charges.len(), 1);
 
     // activated x2, reserved, captured, refunded, stopped, canceled, rejected, expired, failed,

@@ -613,22 +613,22 @@ pub mod types {
             Self::Variant2(value)
         }
     }
-    ///`CancelChargeV3IdempotencyKey`
+    ///`CancelChargeIdempotencyKey`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct CancelChargeV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for CancelChargeV3IdempotencyKey {
+    pub struct CancelChargeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CancelChargeIdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<CancelChargeV3IdempotencyKey> for ::std::string::String {
-        fn from(value: CancelChargeV3IdempotencyKey) -> Self {
+    impl ::std::convert::From<CancelChargeIdempotencyKey> for ::std::string::String {
+        fn from(value: CancelChargeIdempotencyKey) -> Self {
             value.0
         }
     }
-    impl ::std::str::FromStr for CancelChargeV3IdempotencyKey {
+    impl ::std::str::FromStr for CancelChargeIdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -647,7 +647,7 @@ pub mod types {
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for CancelChargeV3IdempotencyKey {
+    impl ::std::convert::TryFrom<&str> for CancelChargeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -655,8 +655,7 @@ pub mod types {
             value.parse()
         }
     }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for CancelChargeV3IdempotencyKey {
+    impl ::std::convert::TryFrom<::std::string::String> for CancelChargeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -664,7 +663,7 @@ pub mod types {
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for CancelChargeV3IdempotencyKey {
+    impl<'de> ::serde::Deserialize<'de> for CancelChargeIdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -738,22 +737,22 @@ pub mod types {
                 })
         }
     }
-    ///`CaptureChargeV3IdempotencyKey`
+    ///`CaptureChargeV2IdempotencyKey`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct CaptureChargeV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for CaptureChargeV3IdempotencyKey {
+    pub struct CaptureChargeV2IdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CaptureChargeV2IdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<CaptureChargeV3IdempotencyKey> for ::std::string::String {
-        fn from(value: CaptureChargeV3IdempotencyKey) -> Self {
+    impl ::std::convert::From<CaptureChargeV2IdempotencyKey> for ::std::string::String {
+        fn from(value: CaptureChargeV2IdempotencyKey) -> Self {
             value.0
         }
     }
-    impl ::std::str::FromStr for CaptureChargeV3IdempotencyKey {
+    impl ::std::str::FromStr for CaptureChargeV2IdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -772,7 +771,7 @@ pub mod types {
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for CaptureChargeV3IdempotencyKey {
+    impl ::std::convert::TryFrom<&str> for CaptureChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -781,7 +780,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::std::string::String>
-    for CaptureChargeV3IdempotencyKey {
+    for CaptureChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -789,7 +788,7 @@ pub mod types {
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for CaptureChargeV3IdempotencyKey {
+    impl<'de> ::serde::Deserialize<'de> for CaptureChargeV2IdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1828,70 +1827,6 @@ pub mod types {
                 })
         }
     }
-    ///`CreateChargeAsyncV3IdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CreateChargeAsyncV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for CreateChargeAsyncV3IdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CreateChargeAsyncV3IdempotencyKey>
-    for ::std::string::String {
-        fn from(value: CreateChargeAsyncV3IdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for CreateChargeAsyncV3IdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 40usize {
-                return Err("longer than 40 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CreateChargeAsyncV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for CreateChargeAsyncV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CreateChargeAsyncV3IdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///ID that becomes the charge ID and follows the payment to settlement.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2095,6 +2030,69 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CreateChargeV2Description {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CreateChargeV2IdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CreateChargeV2IdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CreateChargeV2IdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CreateChargeV2IdempotencyKey> for ::std::string::String {
+        fn from(value: CreateChargeV2IdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CreateChargeV2IdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 40usize {
+                return Err("longer than 40 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CreateChargeV2IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CreateChargeV2IdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateChargeV2IdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2331,69 +2329,6 @@ pub mod types {
                 })
         }
     }
-    ///`CreateChargeV3IdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CreateChargeV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for CreateChargeV3IdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CreateChargeV3IdempotencyKey> for ::std::string::String {
-        fn from(value: CreateChargeV3IdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for CreateChargeV3IdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 40usize {
-                return Err("longer than 40 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CreateChargeV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for CreateChargeV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CreateChargeV3IdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Optional (recommended) ID to use as the charge ID, which follows the payment all the way to settlement; generated when left out.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2445,6 +2380,68 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CreateChargeV3OrderId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CreateChargesIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CreateChargesIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CreateChargesIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CreateChargesIdempotencyKey> for ::std::string::String {
+        fn from(value: CreateChargesIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CreateChargesIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 40usize {
+                return Err("longer than 40 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CreateChargesIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CreateChargesIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateChargesIdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2577,6 +2574,69 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///`DraftAgreementIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DraftAgreementIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for DraftAgreementIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DraftAgreementIdempotencyKey> for ::std::string::String {
+        fn from(value: DraftAgreementIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DraftAgreementIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 40usize {
+                return Err("longer than 40 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DraftAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for DraftAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DraftAgreementIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///The drafted agreement (v2).
@@ -3092,69 +3152,6 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for DraftAgreementV3ExternalId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///`DraftAgreementV3IdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct DraftAgreementV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for DraftAgreementV3IdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<DraftAgreementV3IdempotencyKey> for ::std::string::String {
-        fn from(value: DraftAgreementV3IdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for DraftAgreementV3IdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 40usize {
-                return Err("longer than 40 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^#?/\\\\]{1,40}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[^#?/\\\\]{1,40}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for DraftAgreementV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for DraftAgreementV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for DraftAgreementV3IdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -5489,22 +5486,22 @@ pub mod types {
                 })
         }
     }
-    ///`RefundChargeV3IdempotencyKey`
+    ///`RefundChargeV2IdempotencyKey`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct RefundChargeV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for RefundChargeV3IdempotencyKey {
+    pub struct RefundChargeV2IdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for RefundChargeV2IdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<RefundChargeV3IdempotencyKey> for ::std::string::String {
-        fn from(value: RefundChargeV3IdempotencyKey) -> Self {
+    impl ::std::convert::From<RefundChargeV2IdempotencyKey> for ::std::string::String {
+        fn from(value: RefundChargeV2IdempotencyKey) -> Self {
             value.0
         }
     }
-    impl ::std::str::FromStr for RefundChargeV3IdempotencyKey {
+    impl ::std::str::FromStr for RefundChargeV2IdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -5523,7 +5520,7 @@ pub mod types {
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for RefundChargeV3IdempotencyKey {
+    impl ::std::convert::TryFrom<&str> for RefundChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -5532,7 +5529,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::std::string::String>
-    for RefundChargeV3IdempotencyKey {
+    for RefundChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -5540,7 +5537,7 @@ pub mod types {
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for RefundChargeV3IdempotencyKey {
+    impl<'de> ::serde::Deserialize<'de> for RefundChargeV2IdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -5851,23 +5848,22 @@ pub mod types {
             value.parse()
         }
     }
-    ///`UpdateAgreementPatchV3IdempotencyKey`
+    ///`UpdateAgreementIdempotencyKey`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct UpdateAgreementPatchV3IdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for UpdateAgreementPatchV3IdempotencyKey {
+    pub struct UpdateAgreementIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for UpdateAgreementIdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<UpdateAgreementPatchV3IdempotencyKey>
-    for ::std::string::String {
-        fn from(value: UpdateAgreementPatchV3IdempotencyKey) -> Self {
+    impl ::std::convert::From<UpdateAgreementIdempotencyKey> for ::std::string::String {
+        fn from(value: UpdateAgreementIdempotencyKey) -> Self {
             value.0
         }
     }
-    impl ::std::str::FromStr for UpdateAgreementPatchV3IdempotencyKey {
+    impl ::std::str::FromStr for UpdateAgreementIdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -5886,7 +5882,7 @@ pub mod types {
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for UpdateAgreementPatchV3IdempotencyKey {
+    impl ::std::convert::TryFrom<&str> for UpdateAgreementIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -5895,7 +5891,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::std::string::String>
-    for UpdateAgreementPatchV3IdempotencyKey {
+    for UpdateAgreementIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -5903,7 +5899,7 @@ pub mod types {
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for UpdateAgreementPatchV3IdempotencyKey {
+    impl<'de> ::serde::Deserialize<'de> for UpdateAgreementIdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -12554,7 +12550,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for CancelChargeV3IdempotencyKey {
+    for CancelChargeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::vipps_core::IdempotencyKey,
@@ -12563,7 +12559,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for CancelChargeV3IdempotencyKey {
+    for CancelChargeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::vipps_core::IdempotencyKey,
@@ -12590,7 +12586,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for CaptureChargeV3IdempotencyKey {
+    for CaptureChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::vipps_core::IdempotencyKey,
@@ -12599,25 +12595,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for CaptureChargeV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::vipps_core::IdempotencyKey,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.as_str().parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for CreateChargeAsyncV3IdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::vipps_core::IdempotencyKey,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.as_str().parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for CreateChargeAsyncV3IdempotencyKey {
+    for CaptureChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::vipps_core::IdempotencyKey,
@@ -12644,7 +12622,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for CreateChargeV3IdempotencyKey {
+    for CreateChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::vipps_core::IdempotencyKey,
@@ -12653,7 +12631,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for CreateChargeV3IdempotencyKey {
+    for CreateChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::vipps_core::IdempotencyKey,
@@ -12662,7 +12640,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for DraftAgreementV3IdempotencyKey {
+    for CreateChargesIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::vipps_core::IdempotencyKey,
@@ -12671,7 +12649,25 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for DraftAgreementV3IdempotencyKey {
+    for CreateChargesIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
+    for DraftAgreementIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::vipps_core::IdempotencyKey,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.as_str().parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
+    for DraftAgreementIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::vipps_core::IdempotencyKey,
@@ -12716,7 +12712,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for RefundChargeV3IdempotencyKey {
+    for RefundChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::vipps_core::IdempotencyKey,
@@ -12725,7 +12721,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for RefundChargeV3IdempotencyKey {
+    for RefundChargeV2IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::vipps_core::IdempotencyKey,
@@ -12734,7 +12730,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::vipps_core::IdempotencyKey>
-    for UpdateAgreementPatchV3IdempotencyKey {
+    for UpdateAgreementIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::vipps_core::IdempotencyKey,
@@ -12743,7 +12739,7 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<&::vipps_core::IdempotencyKey>
-    for UpdateAgreementPatchV3IdempotencyKey {
+    for UpdateAgreementIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::vipps_core::IdempotencyKey,
@@ -12833,7 +12829,7 @@ Arguments:
 - `created_after`: Only return agreements created after this time, in epoch milliseconds.
 - `status`: Only return agreements with this status.
 ```ignore
-let response = client.list_agreements()
+let response = client.list_agreements_v2()
     .created_after(created_after)
     .status(status)
     .send()
@@ -12842,8 +12838,8 @@ let response = client.list_agreements()
     #[deprecated(note = "GET /recurring/v2/agreements is deprecated by Vipps MobilePay")]
     ///
     /// Published operationId: `ListAgreements`.
-    pub fn list_agreements(&self) -> builder::ListAgreements<'_> {
-        builder::ListAgreements::new(self)
+    pub fn list_agreements_v2(&self) -> builder::ListAgreementsV2<'_> {
+        builder::ListAgreementsV2::new(self)
     }
     /**Draft a new agreement (v2)
 
@@ -12854,7 +12850,7 @@ Sends a `POST` request to `/recurring/v2/agreements`
 Arguments:
 - `body`: The agreement to draft.
 ```ignore
-let response = client.draft_agreement()
+let response = client.draft_agreement_v2()
     .body(body)
     .send()
     .await;
@@ -12864,8 +12860,8 @@ let response = client.draft_agreement()
     )]
     ///
     /// Published operationId: `DraftAgreement`.
-    pub fn draft_agreement(&self) -> builder::DraftAgreement<'_> {
-        builder::DraftAgreement::new(self)
+    pub fn draft_agreement_v2(&self) -> builder::DraftAgreementV2<'_> {
+        builder::DraftAgreementV2::new(self)
     }
     /**Fetch an agreement (v2)
 
@@ -12876,7 +12872,7 @@ Sends a `GET` request to `/recurring/v2/agreements/{agreementId}`
 Arguments:
 - `agreement_id`: ID of the agreement.
 ```ignore
-let response = client.fetch_agreement()
+let response = client.fetch_agreement_v2()
     .agreement_id(agreement_id)
     .send()
     .await;
@@ -12886,8 +12882,8 @@ let response = client.fetch_agreement()
     )]
     ///
     /// Published operationId: `FetchAgreement`.
-    pub fn fetch_agreement(&self) -> builder::FetchAgreement<'_> {
-        builder::FetchAgreement::new(self)
+    pub fn fetch_agreement_v2(&self) -> builder::FetchAgreementV2<'_> {
+        builder::FetchAgreementV2::new(self)
     }
     /**Update an agreement with PUT (v2)
 
@@ -12899,7 +12895,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `body`: The fields to change.
 ```ignore
-let response = client.update_agreement_put()
+let response = client.update_agreement_put_v2()
     .agreement_id(agreement_id)
     .body(body)
     .send()
@@ -12910,8 +12906,8 @@ let response = client.update_agreement_put()
     )]
     ///
     /// Published operationId: `UpdateAgreementPut`.
-    pub fn update_agreement_put(&self) -> builder::UpdateAgreementPut<'_> {
-        builder::UpdateAgreementPut::new(self)
+    pub fn update_agreement_put_v2(&self) -> builder::UpdateAgreementPutV2<'_> {
+        builder::UpdateAgreementPutV2::new(self)
     }
     /**Update an agreement with PATCH (v2)
 
@@ -12923,7 +12919,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `body`: The fields to change.
 ```ignore
-let response = client.update_agreement_patch()
+let response = client.update_agreement_patch_v2()
     .agreement_id(agreement_id)
     .body(body)
     .send()
@@ -12934,8 +12930,8 @@ let response = client.update_agreement_patch()
     )]
     ///
     /// Published operationId: `UpdateAgreementPatch`.
-    pub fn update_agreement_patch(&self) -> builder::UpdateAgreementPatch<'_> {
-        builder::UpdateAgreementPatch::new(self)
+    pub fn update_agreement_patch_v2(&self) -> builder::UpdateAgreementPatchV2<'_> {
+        builder::UpdateAgreementPatchV2::new(self)
     }
     /**Force-accept an agreement, test environment only (v2)
 
@@ -12971,7 +12967,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `charge_status`: Only return charges with this status.
 ```ignore
-let response = client.list_charges()
+let response = client.list_charges_v2()
     .agreement_id(agreement_id)
     .charge_status(charge_status)
     .send()
@@ -12982,8 +12978,8 @@ let response = client.list_charges()
     )]
     ///
     /// Published operationId: `ListCharges`.
-    pub fn list_charges(&self) -> builder::ListCharges<'_> {
-        builder::ListCharges::new(self)
+    pub fn list_charges_v2(&self) -> builder::ListChargesV2<'_> {
+        builder::ListChargesV2::new(self)
     }
     /**Create a charge (v2)
 
@@ -12996,7 +12992,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The charge to create.
 ```ignore
-let response = client.create_charge()
+let response = client.create_charge_v2()
     .agreement_id(agreement_id)
     .idempotency_key(idempotency_key)
     .body(body)
@@ -13008,8 +13004,8 @@ let response = client.create_charge()
     )]
     ///
     /// Published operationId: `CreateCharge`.
-    pub fn create_charge(&self) -> builder::CreateCharge<'_> {
-        builder::CreateCharge::new(self)
+    pub fn create_charge_v2(&self) -> builder::CreateChargeV2<'_> {
+        builder::CreateChargeV2::new(self)
     }
     /**Fetch a charge (v2)
 
@@ -13021,7 +13017,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `charge_id`: ID of the charge.
 ```ignore
-let response = client.fetch_charge()
+let response = client.fetch_charge_v2()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .send()
@@ -13032,8 +13028,8 @@ let response = client.fetch_charge()
     )]
     ///
     /// Published operationId: `FetchCharge`.
-    pub fn fetch_charge(&self) -> builder::FetchCharge<'_> {
-        builder::FetchCharge::new(self)
+    pub fn fetch_charge_v2(&self) -> builder::FetchChargeV2<'_> {
+        builder::FetchChargeV2::new(self)
     }
     /**Cancel a charge (v2)
 
@@ -13045,7 +13041,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `charge_id`: ID of the charge.
 ```ignore
-let response = client.cancel_charge()
+let response = client.cancel_charge_v2()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .send()
@@ -13056,8 +13052,8 @@ let response = client.cancel_charge()
     )]
     ///
     /// Published operationId: `CancelCharge`.
-    pub fn cancel_charge(&self) -> builder::CancelCharge<'_> {
-        builder::CancelCharge::new(self)
+    pub fn cancel_charge_v2(&self) -> builder::CancelChargeV2<'_> {
+        builder::CancelChargeV2::new(self)
     }
     /**Capture a reserved charge (v2)
 
@@ -13070,7 +13066,7 @@ Arguments:
 - `charge_id`: ID of the charge.
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 ```ignore
-let response = client.capture_charge()
+let response = client.capture_charge_v2()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .idempotency_key(idempotency_key)
@@ -13082,8 +13078,8 @@ let response = client.capture_charge()
     )]
     ///
     /// Published operationId: `CaptureCharge`.
-    pub fn capture_charge(&self) -> builder::CaptureCharge<'_> {
-        builder::CaptureCharge::new(self)
+    pub fn capture_charge_v2(&self) -> builder::CaptureChargeV2<'_> {
+        builder::CaptureChargeV2::new(self)
     }
     /**Refund a charge (v2)
 
@@ -13097,7 +13093,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The amount to refund.
 ```ignore
-let response = client.refund_charge()
+let response = client.refund_charge_v2()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .idempotency_key(idempotency_key)
@@ -13110,8 +13106,8 @@ let response = client.refund_charge()
     )]
     ///
     /// Published operationId: `RefundCharge`.
-    pub fn refund_charge(&self) -> builder::RefundCharge<'_> {
-        builder::RefundCharge::new(self)
+    pub fn refund_charge_v2(&self) -> builder::RefundChargeV2<'_> {
+        builder::RefundChargeV2::new(self)
     }
     /**List agreements
 
@@ -13125,7 +13121,7 @@ Arguments:
 - `page_size`: Number of agreements per page; use together with `pageNumber`.
 - `status`: Only return agreements with this status.
 ```ignore
-let response = client.list_agreements_v3()
+let response = client.list_agreements()
     .created_after(created_after)
     .page_number(page_number)
     .page_size(page_size)
@@ -13135,8 +13131,8 @@ let response = client.list_agreements_v3()
 ```*/
     ///
     /// Published operationId: `ListAgreementsV3`.
-    pub fn list_agreements_v3(&self) -> builder::ListAgreementsV3<'_> {
-        builder::ListAgreementsV3::new(self)
+    pub fn list_agreements(&self) -> builder::ListAgreements<'_> {
+        builder::ListAgreements::new(self)
     }
     /**Draft a new agreement
 
@@ -13148,7 +13144,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The agreement to draft.
 ```ignore
-let response = client.draft_agreement_v3()
+let response = client.draft_agreement()
     .idempotency_key(idempotency_key)
     .body(body)
     .send()
@@ -13156,8 +13152,8 @@ let response = client.draft_agreement_v3()
 ```*/
     ///
     /// Published operationId: `DraftAgreementV3`.
-    pub fn draft_agreement_v3(&self) -> builder::DraftAgreementV3<'_> {
-        builder::DraftAgreementV3::new(self)
+    pub fn draft_agreement(&self) -> builder::DraftAgreement<'_> {
+        builder::DraftAgreement::new(self)
     }
     /**Create multiple charges
 
@@ -13169,7 +13165,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The charges to create.
 ```ignore
-let response = client.create_charge_async_v3()
+let response = client.create_charges()
     .idempotency_key(idempotency_key)
     .body(body)
     .send()
@@ -13177,8 +13173,8 @@ let response = client.create_charge_async_v3()
 ```*/
     ///
     /// Published operationId: `CreateChargeAsyncV3`.
-    pub fn create_charge_async_v3(&self) -> builder::CreateChargeAsyncV3<'_> {
-        builder::CreateChargeAsyncV3::new(self)
+    pub fn create_charges(&self) -> builder::CreateCharges<'_> {
+        builder::CreateCharges::new(self)
     }
     /**Fetch an agreement
 
@@ -13189,15 +13185,15 @@ Sends a `GET` request to `/recurring/v3/agreements/{agreementId}`
 Arguments:
 - `agreement_id`: ID of the agreement.
 ```ignore
-let response = client.fetch_agreement_v3()
+let response = client.fetch_agreement()
     .agreement_id(agreement_id)
     .send()
     .await;
 ```*/
     ///
     /// Published operationId: `FetchAgreementV3`.
-    pub fn fetch_agreement_v3(&self) -> builder::FetchAgreementV3<'_> {
-        builder::FetchAgreementV3::new(self)
+    pub fn fetch_agreement(&self) -> builder::FetchAgreement<'_> {
+        builder::FetchAgreement::new(self)
     }
     /**Update an agreement
 
@@ -13210,7 +13206,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The fields to change.
 ```ignore
-let response = client.update_agreement_patch_v3()
+let response = client.update_agreement()
     .agreement_id(agreement_id)
     .idempotency_key(idempotency_key)
     .body(body)
@@ -13219,8 +13215,8 @@ let response = client.update_agreement_patch_v3()
 ```*/
     ///
     /// Published operationId: `UpdateAgreementPatchV3`.
-    pub fn update_agreement_patch_v3(&self) -> builder::UpdateAgreementPatchV3<'_> {
-        builder::UpdateAgreementPatchV3::new(self)
+    pub fn update_agreement(&self) -> builder::UpdateAgreement<'_> {
+        builder::UpdateAgreement::new(self)
     }
     /**Force-accept an agreement (test environment only)
 
@@ -13256,7 +13252,7 @@ Arguments:
 - `status`: Only return charges with this status.
 - `continuation_token`: Paging token. A response that carries this header has more data; send the token back in this header to get the next page. No token means the last page was reached. Tokens expire after a short while.
 ```ignore
-let response = client.list_charges_v3()
+let response = client.list_charges()
     .agreement_id(agreement_id)
     .status(status)
     .continuation_token(continuation_token)
@@ -13265,8 +13261,8 @@ let response = client.list_charges_v3()
 ```*/
     ///
     /// Published operationId: `ListChargesV3`.
-    pub fn list_charges_v3(&self) -> builder::ListChargesV3<'_> {
-        builder::ListChargesV3::new(self)
+    pub fn list_charges(&self) -> builder::ListCharges<'_> {
+        builder::ListCharges::new(self)
     }
     /**Create a charge
 
@@ -13279,7 +13275,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The charge to create.
 ```ignore
-let response = client.create_charge_v3()
+let response = client.create_charge()
     .agreement_id(agreement_id)
     .idempotency_key(idempotency_key)
     .body(body)
@@ -13288,8 +13284,8 @@ let response = client.create_charge_v3()
 ```*/
     ///
     /// Published operationId: `CreateChargeV3`.
-    pub fn create_charge_v3(&self) -> builder::CreateChargeV3<'_> {
-        builder::CreateChargeV3::new(self)
+    pub fn create_charge(&self) -> builder::CreateCharge<'_> {
+        builder::CreateCharge::new(self)
     }
     /**Fetch a charge
 
@@ -13301,7 +13297,7 @@ Arguments:
 - `agreement_id`: ID of the agreement.
 - `charge_id`: ID of the charge.
 ```ignore
-let response = client.fetch_charge_v3()
+let response = client.fetch_charge()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .send()
@@ -13309,8 +13305,8 @@ let response = client.fetch_charge_v3()
 ```*/
     ///
     /// Published operationId: `FetchChargeV3`.
-    pub fn fetch_charge_v3(&self) -> builder::FetchChargeV3<'_> {
-        builder::FetchChargeV3::new(self)
+    pub fn fetch_charge(&self) -> builder::FetchCharge<'_> {
+        builder::FetchCharge::new(self)
     }
     /**Cancel a charge
 
@@ -13323,7 +13319,7 @@ Arguments:
 - `charge_id`: ID of the charge.
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 ```ignore
-let response = client.cancel_charge_v3()
+let response = client.cancel_charge()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .idempotency_key(idempotency_key)
@@ -13332,8 +13328,8 @@ let response = client.cancel_charge_v3()
 ```*/
     ///
     /// Published operationId: `CancelChargeV3`.
-    pub fn cancel_charge_v3(&self) -> builder::CancelChargeV3<'_> {
-        builder::CancelChargeV3::new(self)
+    pub fn cancel_charge(&self) -> builder::CancelCharge<'_> {
+        builder::CancelCharge::new(self)
     }
     /**Capture a reserved charge
 
@@ -13347,7 +13343,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The amount to capture.
 ```ignore
-let response = client.capture_charge_v3()
+let response = client.capture_charge()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .idempotency_key(idempotency_key)
@@ -13357,8 +13353,8 @@ let response = client.capture_charge_v3()
 ```*/
     ///
     /// Published operationId: `CaptureChargeV3`.
-    pub fn capture_charge_v3(&self) -> builder::CaptureChargeV3<'_> {
-        builder::CaptureChargeV3::new(self)
+    pub fn capture_charge(&self) -> builder::CaptureCharge<'_> {
+        builder::CaptureCharge::new(self)
     }
     /**Refund a charge
 
@@ -13372,7 +13368,7 @@ Arguments:
 - `idempotency_key`: Key that makes the request idempotent: repeating a request with the same key has no further effect. 1 to 40 characters, and none of `#`, `?`, `/` or `\`.
 - `body`: The amount to refund.
 ```ignore
-let response = client.refund_charge_v3()
+let response = client.refund_charge()
     .agreement_id(agreement_id)
     .charge_id(charge_id)
     .idempotency_key(idempotency_key)
@@ -13382,8 +13378,8 @@ let response = client.refund_charge_v3()
 ```*/
     ///
     /// Published operationId: `RefundChargeV3`.
-    pub fn refund_charge_v3(&self) -> builder::RefundChargeV3<'_> {
-        builder::RefundChargeV3::new(self)
+    pub fn refund_charge(&self) -> builder::RefundCharge<'_> {
+        builder::RefundCharge::new(self)
     }
     /**Fetch a charge by ID
 
@@ -13394,15 +13390,15 @@ Sends a `GET` request to `/recurring/v3/charges/{chargeId}`
 Arguments:
 - `charge_id`: ID of the charge.
 ```ignore
-let response = client.fetch_charge_by_id_v3()
+let response = client.fetch_charge_by_id()
     .charge_id(charge_id)
     .send()
     .await;
 ```*/
     ///
     /// Published operationId: `FetchChargeByIdV3`.
-    pub fn fetch_charge_by_id_v3(&self) -> builder::FetchChargeByIdV3<'_> {
-        builder::FetchChargeByIdV3::new(self)
+    pub fn fetch_charge_by_id(&self) -> builder::FetchChargeById<'_> {
+        builder::FetchChargeById::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -13414,16 +13410,16 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::list_agreements`]
+    /**Builder for [`Client::list_agreements_v2`]
 
-[`Client::list_agreements`]: super::Client::list_agreements*/
+[`Client::list_agreements_v2`]: super::Client::list_agreements_v2*/
     #[derive(Debug, Clone)]
-    pub struct ListAgreements<'a> {
+    pub struct ListAgreementsV2<'a> {
         client: &'a super::Client,
         created_after: Result<Option<i64>, String>,
         status: Result<Option<types::AgreementStatus>, String>,
     }
-    impl<'a> ListAgreements<'a> {
+    impl<'a> ListAgreementsV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13494,7 +13490,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "list_agreements",
+                operation_id: "list_agreements_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -13515,15 +13511,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::draft_agreement`]
+    /**Builder for [`Client::draft_agreement_v2`]
 
-[`Client::draft_agreement`]: super::Client::draft_agreement*/
+[`Client::draft_agreement_v2`]: super::Client::draft_agreement_v2*/
     #[derive(Debug, Clone)]
-    pub struct DraftAgreement<'a> {
+    pub struct DraftAgreementV2<'a> {
         client: &'a super::Client,
         body: Result<types::builder::DraftAgreementV2, String>,
     }
-    impl<'a> DraftAgreement<'a> {
+    impl<'a> DraftAgreementV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13579,7 +13575,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "draft_agreement",
+                operation_id: "draft_agreement_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -13600,15 +13596,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::fetch_agreement`]
+    /**Builder for [`Client::fetch_agreement_v2`]
 
-[`Client::fetch_agreement`]: super::Client::fetch_agreement*/
+[`Client::fetch_agreement_v2`]: super::Client::fetch_agreement_v2*/
     #[derive(Debug, Clone)]
-    pub struct FetchAgreement<'a> {
+    pub struct FetchAgreementV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
     }
-    impl<'a> FetchAgreement<'a> {
+    impl<'a> FetchAgreementV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13653,7 +13649,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "fetch_agreement",
+                operation_id: "fetch_agreement_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -13674,16 +13670,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::update_agreement_put`]
+    /**Builder for [`Client::update_agreement_put_v2`]
 
-[`Client::update_agreement_put`]: super::Client::update_agreement_put*/
+[`Client::update_agreement_put_v2`]: super::Client::update_agreement_put_v2*/
     #[derive(Debug, Clone)]
-    pub struct UpdateAgreementPut<'a> {
+    pub struct UpdateAgreementPutV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         body: Result<types::builder::PatchAgreementV2, String>,
     }
-    impl<'a> UpdateAgreementPut<'a> {
+    impl<'a> UpdateAgreementPutV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13759,7 +13755,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "update_agreement_put",
+                operation_id: "update_agreement_put_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -13780,16 +13776,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::update_agreement_patch`]
+    /**Builder for [`Client::update_agreement_patch_v2`]
 
-[`Client::update_agreement_patch`]: super::Client::update_agreement_patch*/
+[`Client::update_agreement_patch_v2`]: super::Client::update_agreement_patch_v2*/
     #[derive(Debug, Clone)]
-    pub struct UpdateAgreementPatch<'a> {
+    pub struct UpdateAgreementPatchV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         body: Result<types::builder::PatchAgreementV2, String>,
     }
-    impl<'a> UpdateAgreementPatch<'a> {
+    impl<'a> UpdateAgreementPatchV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -13865,7 +13861,7 @@ pub mod builder {
                 .json(&body)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "update_agreement_patch",
+                operation_id: "update_agreement_patch_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -13994,16 +13990,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::list_charges`]
+    /**Builder for [`Client::list_charges_v2`]
 
-[`Client::list_charges`]: super::Client::list_charges*/
+[`Client::list_charges_v2`]: super::Client::list_charges_v2*/
     #[derive(Debug, Clone)]
-    pub struct ListCharges<'a> {
+    pub struct ListChargesV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_status: Result<Option<types::ChargeStatus>, String>,
     }
-    impl<'a> ListCharges<'a> {
+    impl<'a> ListChargesV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14077,7 +14073,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "list_charges",
+                operation_id: "list_charges_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14098,17 +14094,17 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::create_charge`]
+    /**Builder for [`Client::create_charge_v2`]
 
-[`Client::create_charge`]: super::Client::create_charge*/
+[`Client::create_charge_v2`]: super::Client::create_charge_v2*/
     #[derive(Debug, Clone)]
-    pub struct CreateCharge<'a> {
+    pub struct CreateChargeV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::CreateChargeIdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::CreateChargeV2IdempotencyKey>, String>,
         body: Result<types::builder::CreateChargeV2, String>,
     }
-    impl<'a> CreateCharge<'a> {
+    impl<'a> CreateChargeV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14137,9 +14133,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CreateChargeIdempotencyKey>,
+            V: std::convert::TryInto<types::CreateChargeV2IdempotencyKey>,
             <V as std::convert::TryInto<
-                types::CreateChargeIdempotencyKey,
+                types::CreateChargeV2IdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -14148,7 +14144,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `CreateChargeIdempotencyKey` for idempotency_key failed",
+                        "conversion to `CreateChargeV2IdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -14211,7 +14207,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "create_charge",
+                operation_id: "create_charge_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14232,16 +14228,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::fetch_charge`]
+    /**Builder for [`Client::fetch_charge_v2`]
 
-[`Client::fetch_charge`]: super::Client::fetch_charge*/
+[`Client::fetch_charge_v2`]: super::Client::fetch_charge_v2*/
     #[derive(Debug, Clone)]
-    pub struct FetchCharge<'a> {
+    pub struct FetchChargeV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
     }
-    impl<'a> FetchCharge<'a> {
+    impl<'a> FetchChargeV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14306,7 +14302,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "fetch_charge",
+                operation_id: "fetch_charge_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14327,16 +14323,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::cancel_charge`]
+    /**Builder for [`Client::cancel_charge_v2`]
 
-[`Client::cancel_charge`]: super::Client::cancel_charge*/
+[`Client::cancel_charge_v2`]: super::Client::cancel_charge_v2*/
     #[derive(Debug, Clone)]
-    pub struct CancelCharge<'a> {
+    pub struct CancelChargeV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
     }
-    impl<'a> CancelCharge<'a> {
+    impl<'a> CancelChargeV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14401,7 +14397,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "cancel_charge",
+                operation_id: "cancel_charge_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14422,17 +14418,17 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::capture_charge`]
+    /**Builder for [`Client::capture_charge_v2`]
 
-[`Client::capture_charge`]: super::Client::capture_charge*/
+[`Client::capture_charge_v2`]: super::Client::capture_charge_v2*/
     #[derive(Debug, Clone)]
-    pub struct CaptureCharge<'a> {
+    pub struct CaptureChargeV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::CaptureChargeIdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::CaptureChargeV2IdempotencyKey>, String>,
     }
-    impl<'a> CaptureCharge<'a> {
+    impl<'a> CaptureChargeV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14479,9 +14475,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CaptureChargeIdempotencyKey>,
+            V: std::convert::TryInto<types::CaptureChargeV2IdempotencyKey>,
             <V as std::convert::TryInto<
-                types::CaptureChargeIdempotencyKey,
+                types::CaptureChargeV2IdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -14490,7 +14486,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `CaptureChargeIdempotencyKey` for idempotency_key failed",
+                        "conversion to `CaptureChargeV2IdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -14525,7 +14521,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "capture_charge",
+                operation_id: "capture_charge_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14546,18 +14542,18 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::refund_charge`]
+    /**Builder for [`Client::refund_charge_v2`]
 
-[`Client::refund_charge`]: super::Client::refund_charge*/
+[`Client::refund_charge_v2`]: super::Client::refund_charge_v2*/
     #[derive(Debug, Clone)]
-    pub struct RefundCharge<'a> {
+    pub struct RefundChargeV2<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::RefundChargeIdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::RefundChargeV2IdempotencyKey>, String>,
         body: Result<types::builder::RefundRequest, String>,
     }
-    impl<'a> RefundCharge<'a> {
+    impl<'a> RefundChargeV2<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14605,9 +14601,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::RefundChargeIdempotencyKey>,
+            V: std::convert::TryInto<types::RefundChargeV2IdempotencyKey>,
             <V as std::convert::TryInto<
-                types::RefundChargeIdempotencyKey,
+                types::RefundChargeV2IdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -14616,7 +14612,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `RefundChargeIdempotencyKey` for idempotency_key failed",
+                        "conversion to `RefundChargeV2IdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -14679,7 +14675,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "refund_charge",
+                operation_id: "refund_charge_v2",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14700,18 +14696,18 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::list_agreements_v3`]
+    /**Builder for [`Client::list_agreements`]
 
-[`Client::list_agreements_v3`]: super::Client::list_agreements_v3*/
+[`Client::list_agreements`]: super::Client::list_agreements*/
     #[derive(Debug, Clone)]
-    pub struct ListAgreementsV3<'a> {
+    pub struct ListAgreements<'a> {
         client: &'a super::Client,
         created_after: Result<Option<i64>, String>,
         page_number: Result<Option<u32>, String>,
         page_size: Result<Option<u32>, String>,
         status: Result<Option<types::AgreementStatus>, String>,
     }
-    impl<'a> ListAgreementsV3<'a> {
+    impl<'a> ListAgreements<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14821,7 +14817,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "list_agreements_v3",
+                operation_id: "list_agreements",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14842,16 +14838,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::draft_agreement_v3`]
+    /**Builder for [`Client::draft_agreement`]
 
-[`Client::draft_agreement_v3`]: super::Client::draft_agreement_v3*/
+[`Client::draft_agreement`]: super::Client::draft_agreement*/
     #[derive(Debug, Clone)]
-    pub struct DraftAgreementV3<'a> {
+    pub struct DraftAgreement<'a> {
         client: &'a super::Client,
-        idempotency_key: Result<Option<types::DraftAgreementV3IdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::DraftAgreementIdempotencyKey>, String>,
         body: Result<types::builder::DraftAgreementV3, String>,
     }
-    impl<'a> DraftAgreementV3<'a> {
+    impl<'a> DraftAgreement<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14861,9 +14857,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DraftAgreementV3IdempotencyKey>,
+            V: std::convert::TryInto<types::DraftAgreementIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::DraftAgreementV3IdempotencyKey,
+                types::DraftAgreementIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -14872,7 +14868,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `DraftAgreementV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `DraftAgreementIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -14934,7 +14930,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "draft_agreement_v3",
+                operation_id: "draft_agreement",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -14955,19 +14951,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::create_charge_async_v3`]
+    /**Builder for [`Client::create_charges`]
 
-[`Client::create_charge_async_v3`]: super::Client::create_charge_async_v3*/
+[`Client::create_charges`]: super::Client::create_charges*/
     #[derive(Debug, Clone)]
-    pub struct CreateChargeAsyncV3<'a> {
+    pub struct CreateCharges<'a> {
         client: &'a super::Client,
-        idempotency_key: Result<
-            Option<types::CreateChargeAsyncV3IdempotencyKey>,
-            String,
-        >,
+        idempotency_key: Result<Option<types::CreateChargesIdempotencyKey>, String>,
         body: Result<::std::vec::Vec<types::CreateChargeAsyncV3>, String>,
     }
-    impl<'a> CreateChargeAsyncV3<'a> {
+    impl<'a> CreateCharges<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -14977,9 +14970,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CreateChargeAsyncV3IdempotencyKey>,
+            V: std::convert::TryInto<types::CreateChargesIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::CreateChargeAsyncV3IdempotencyKey,
+                types::CreateChargesIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -14988,7 +14981,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `CreateChargeAsyncV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `CreateChargesIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -15037,7 +15030,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "create_charge_async_v3",
+                operation_id: "create_charges",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15058,15 +15051,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::fetch_agreement_v3`]
+    /**Builder for [`Client::fetch_agreement`]
 
-[`Client::fetch_agreement_v3`]: super::Client::fetch_agreement_v3*/
+[`Client::fetch_agreement`]: super::Client::fetch_agreement*/
     #[derive(Debug, Clone)]
-    pub struct FetchAgreementV3<'a> {
+    pub struct FetchAgreement<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
     }
-    impl<'a> FetchAgreementV3<'a> {
+    impl<'a> FetchAgreement<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15111,7 +15104,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "fetch_agreement_v3",
+                operation_id: "fetch_agreement",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15132,20 +15125,17 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::update_agreement_patch_v3`]
+    /**Builder for [`Client::update_agreement`]
 
-[`Client::update_agreement_patch_v3`]: super::Client::update_agreement_patch_v3*/
+[`Client::update_agreement`]: super::Client::update_agreement*/
     #[derive(Debug, Clone)]
-    pub struct UpdateAgreementPatchV3<'a> {
+    pub struct UpdateAgreement<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
-        idempotency_key: Result<
-            Option<types::UpdateAgreementPatchV3IdempotencyKey>,
-            String,
-        >,
+        idempotency_key: Result<Option<types::UpdateAgreementIdempotencyKey>, String>,
         body: Result<types::builder::PatchAgreementV3, String>,
     }
-    impl<'a> UpdateAgreementPatchV3<'a> {
+    impl<'a> UpdateAgreement<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15174,9 +15164,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::UpdateAgreementPatchV3IdempotencyKey>,
+            V: std::convert::TryInto<types::UpdateAgreementIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::UpdateAgreementPatchV3IdempotencyKey,
+                types::UpdateAgreementIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -15185,7 +15175,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `UpdateAgreementPatchV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `UpdateAgreementIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -15246,7 +15236,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "update_agreement_patch_v3",
+                operation_id: "update_agreement",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15405,17 +15395,17 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::list_charges_v3`]
+    /**Builder for [`Client::list_charges`]
 
-[`Client::list_charges_v3`]: super::Client::list_charges_v3*/
+[`Client::list_charges`]: super::Client::list_charges*/
     #[derive(Debug, Clone)]
-    pub struct ListChargesV3<'a> {
+    pub struct ListCharges<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         status: Result<Option<types::ChargeStatus>, String>,
         continuation_token: Result<Option<::uuid::Uuid>, String>,
     }
-    impl<'a> ListChargesV3<'a> {
+    impl<'a> ListCharges<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15512,7 +15502,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "list_charges_v3",
+                operation_id: "list_charges",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15533,17 +15523,17 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::create_charge_v3`]
+    /**Builder for [`Client::create_charge`]
 
-[`Client::create_charge_v3`]: super::Client::create_charge_v3*/
+[`Client::create_charge`]: super::Client::create_charge*/
     #[derive(Debug, Clone)]
-    pub struct CreateChargeV3<'a> {
+    pub struct CreateCharge<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::CreateChargeV3IdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::CreateChargeIdempotencyKey>, String>,
         body: Result<types::builder::CreateChargeV3, String>,
     }
-    impl<'a> CreateChargeV3<'a> {
+    impl<'a> CreateCharge<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15572,9 +15562,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CreateChargeV3IdempotencyKey>,
+            V: std::convert::TryInto<types::CreateChargeIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::CreateChargeV3IdempotencyKey,
+                types::CreateChargeIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -15583,7 +15573,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `CreateChargeV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `CreateChargeIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -15646,7 +15636,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "create_charge_v3",
+                operation_id: "create_charge",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15667,16 +15657,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::fetch_charge_v3`]
+    /**Builder for [`Client::fetch_charge`]
 
-[`Client::fetch_charge_v3`]: super::Client::fetch_charge_v3*/
+[`Client::fetch_charge`]: super::Client::fetch_charge*/
     #[derive(Debug, Clone)]
-    pub struct FetchChargeV3<'a> {
+    pub struct FetchCharge<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
     }
-    impl<'a> FetchChargeV3<'a> {
+    impl<'a> FetchCharge<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15741,7 +15731,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "fetch_charge_v3",
+                operation_id: "fetch_charge",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15762,17 +15752,17 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::cancel_charge_v3`]
+    /**Builder for [`Client::cancel_charge`]
 
-[`Client::cancel_charge_v3`]: super::Client::cancel_charge_v3*/
+[`Client::cancel_charge`]: super::Client::cancel_charge*/
     #[derive(Debug, Clone)]
-    pub struct CancelChargeV3<'a> {
+    pub struct CancelCharge<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::CancelChargeV3IdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::CancelChargeIdempotencyKey>, String>,
     }
-    impl<'a> CancelChargeV3<'a> {
+    impl<'a> CancelCharge<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15819,9 +15809,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CancelChargeV3IdempotencyKey>,
+            V: std::convert::TryInto<types::CancelChargeIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::CancelChargeV3IdempotencyKey,
+                types::CancelChargeIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -15830,7 +15820,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `CancelChargeV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `CancelChargeIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -15862,7 +15852,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "cancel_charge_v3",
+                operation_id: "cancel_charge",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -15884,18 +15874,18 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::capture_charge_v3`]
+    /**Builder for [`Client::capture_charge`]
 
-[`Client::capture_charge_v3`]: super::Client::capture_charge_v3*/
+[`Client::capture_charge`]: super::Client::capture_charge*/
     #[derive(Debug, Clone)]
-    pub struct CaptureChargeV3<'a> {
+    pub struct CaptureCharge<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::CaptureChargeV3IdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::CaptureChargeIdempotencyKey>, String>,
         body: Result<types::builder::CaptureRequestV3, String>,
     }
-    impl<'a> CaptureChargeV3<'a> {
+    impl<'a> CaptureCharge<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -15943,9 +15933,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CaptureChargeV3IdempotencyKey>,
+            V: std::convert::TryInto<types::CaptureChargeIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::CaptureChargeV3IdempotencyKey,
+                types::CaptureChargeIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -15954,7 +15944,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `CaptureChargeV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `CaptureChargeIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -16017,7 +16007,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "capture_charge_v3",
+                operation_id: "capture_charge",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -16039,18 +16029,18 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::refund_charge_v3`]
+    /**Builder for [`Client::refund_charge`]
 
-[`Client::refund_charge_v3`]: super::Client::refund_charge_v3*/
+[`Client::refund_charge`]: super::Client::refund_charge*/
     #[derive(Debug, Clone)]
-    pub struct RefundChargeV3<'a> {
+    pub struct RefundCharge<'a> {
         client: &'a super::Client,
         agreement_id: Result<::std::string::String, String>,
         charge_id: Result<::std::string::String, String>,
-        idempotency_key: Result<Option<types::RefundChargeV3IdempotencyKey>, String>,
+        idempotency_key: Result<Option<types::RefundChargeIdempotencyKey>, String>,
         body: Result<types::builder::RefundRequest, String>,
     }
-    impl<'a> RefundChargeV3<'a> {
+    impl<'a> RefundCharge<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -16098,9 +16088,9 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::RefundChargeV3IdempotencyKey>,
+            V: std::convert::TryInto<types::RefundChargeIdempotencyKey>,
             <V as std::convert::TryInto<
-                types::RefundChargeV3IdempotencyKey,
+                types::RefundChargeIdempotencyKey,
             >>::Error: ::std::fmt::Display,
         {
             self.idempotency_key = value
@@ -16109,7 +16099,7 @@ pub mod builder {
                 .map_err(|e| {
                     format!(
                         "{}: {}",
-                        "conversion to `RefundChargeV3IdempotencyKey` for idempotency_key failed",
+                        "conversion to `RefundChargeIdempotencyKey` for idempotency_key failed",
                         e
                     )
                 });
@@ -16170,7 +16160,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "refund_charge_v3",
+                operation_id: "refund_charge",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -16192,15 +16182,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::fetch_charge_by_id_v3`]
+    /**Builder for [`Client::fetch_charge_by_id`]
 
-[`Client::fetch_charge_by_id_v3`]: super::Client::fetch_charge_by_id_v3*/
+[`Client::fetch_charge_by_id`]: super::Client::fetch_charge_by_id*/
     #[derive(Debug, Clone)]
-    pub struct FetchChargeByIdV3<'a> {
+    pub struct FetchChargeById<'a> {
         client: &'a super::Client,
         charge_id: Result<::std::string::String, String>,
     }
-    impl<'a> FetchChargeByIdV3<'a> {
+    impl<'a> FetchChargeById<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -16245,7 +16235,7 @@ pub mod builder {
                 )
                 .build()?;
             let info = OperationInfo {
-                operation_id: "fetch_charge_by_id_v3",
+                operation_id: "fetch_charge_by_id",
             };
             let response = ::vipps_core::hooks::send(
                     client.inner(),
@@ -16286,15 +16276,6 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
     operations: &[
         ::vipps_core::OperationDescriptor {
             method_name: "cancel_charge",
-            operation_id: "CancelCharge",
-            http_method: "DELETE",
-            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
-            status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "cancel_charge_v3",
             operation_id: "CancelChargeV3",
             http_method: "DELETE",
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
@@ -16303,16 +16284,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "capture_charge",
-            operation_id: "CaptureCharge",
-            http_method: "POST",
-            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture",
+            method_name: "cancel_charge_v2",
+            operation_id: "CancelCharge",
+            http_method: "DELETE",
+            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
             status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: true,
+            idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "capture_charge_v3",
+            method_name: "capture_charge",
             operation_id: "CaptureChargeV3",
             http_method: "POST",
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}/capture",
@@ -16321,25 +16302,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "create_charge",
-            operation_id: "CreateCharge",
+            method_name: "capture_charge_v2",
+            operation_id: "CaptureCharge",
             http_method: "POST",
-            path: "/recurring/v2/agreements/{agreementId}/charges",
+            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/capture",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: true,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "create_charge_async_v3",
-            operation_id: "CreateChargeAsyncV3",
-            http_method: "POST",
-            path: "/recurring/v3/agreements/charges",
-            status: ::vipps_core::OperationStatus::Current,
-            idempotency_key: true,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "create_charge_v3",
+            method_name: "create_charge",
             operation_id: "CreateChargeV3",
             http_method: "POST",
             path: "/recurring/v3/agreements/{agreementId}/charges",
@@ -16348,16 +16320,25 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "draft_agreement",
-            operation_id: "DraftAgreement",
+            method_name: "create_charge_v2",
+            operation_id: "CreateCharge",
             http_method: "POST",
-            path: "/recurring/v2/agreements",
+            path: "/recurring/v2/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: false,
+            idempotency_key: true,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "draft_agreement_v3",
+            method_name: "create_charges",
+            operation_id: "CreateChargeAsyncV3",
+            http_method: "POST",
+            path: "/recurring/v3/agreements/charges",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: true,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "draft_agreement",
             operation_id: "DraftAgreementV3",
             http_method: "POST",
             path: "/recurring/v3/agreements",
@@ -16366,16 +16347,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "fetch_agreement",
-            operation_id: "FetchAgreement",
-            http_method: "GET",
-            path: "/recurring/v2/agreements/{agreementId}",
+            method_name: "draft_agreement_v2",
+            operation_id: "DraftAgreement",
+            http_method: "POST",
+            path: "/recurring/v2/agreements",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "fetch_agreement_v3",
+            method_name: "fetch_agreement",
             operation_id: "FetchAgreementV3",
             http_method: "GET",
             path: "/recurring/v3/agreements/{agreementId}",
@@ -16384,16 +16365,25 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "fetch_charge",
-            operation_id: "FetchCharge",
+            method_name: "fetch_agreement_v2",
+            operation_id: "FetchAgreement",
             http_method: "GET",
-            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
+            path: "/recurring/v2/agreements/{agreementId}",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "fetch_charge_by_id_v3",
+            method_name: "fetch_charge",
+            operation_id: "FetchChargeV3",
+            http_method: "GET",
+            path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
+            status: ::vipps_core::OperationStatus::Current,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "fetch_charge_by_id",
             operation_id: "FetchChargeByIdV3",
             http_method: "GET",
             path: "/recurring/v3/charges/{chargeId}",
@@ -16402,11 +16392,11 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "fetch_charge_v3",
-            operation_id: "FetchChargeV3",
+            method_name: "fetch_charge_v2",
+            operation_id: "FetchCharge",
             http_method: "GET",
-            path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}",
-            status: ::vipps_core::OperationStatus::Current,
+            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}",
+            status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },
@@ -16430,15 +16420,6 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
         },
         ::vipps_core::OperationDescriptor {
             method_name: "list_agreements",
-            operation_id: "ListAgreements",
-            http_method: "GET",
-            path: "/recurring/v2/agreements",
-            status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: false,
-            auth: ::vipps_core::Auth::BearerToken,
-        },
-        ::vipps_core::OperationDescriptor {
-            method_name: "list_agreements_v3",
             operation_id: "ListAgreementsV3",
             http_method: "GET",
             path: "/recurring/v3/agreements",
@@ -16447,16 +16428,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "list_charges",
-            operation_id: "ListCharges",
+            method_name: "list_agreements_v2",
+            operation_id: "ListAgreements",
             http_method: "GET",
-            path: "/recurring/v2/agreements/{agreementId}/charges",
+            path: "/recurring/v2/agreements",
             status: ::vipps_core::OperationStatus::Deprecated,
             idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "list_charges_v3",
+            method_name: "list_charges",
             operation_id: "ListChargesV3",
             http_method: "GET",
             path: "/recurring/v3/agreements/{agreementId}/charges",
@@ -16465,16 +16446,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "refund_charge",
-            operation_id: "RefundCharge",
-            http_method: "POST",
-            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund",
+            method_name: "list_charges_v2",
+            operation_id: "ListCharges",
+            http_method: "GET",
+            path: "/recurring/v2/agreements/{agreementId}/charges",
             status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: true,
+            idempotency_key: false,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "refund_charge_v3",
+            method_name: "refund_charge",
             operation_id: "RefundChargeV3",
             http_method: "POST",
             path: "/recurring/v3/agreements/{agreementId}/charges/{chargeId}/refund",
@@ -16483,16 +16464,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "update_agreement_patch",
-            operation_id: "UpdateAgreementPatch",
-            http_method: "PATCH",
-            path: "/recurring/v2/agreements/{agreementId}",
+            method_name: "refund_charge_v2",
+            operation_id: "RefundCharge",
+            http_method: "POST",
+            path: "/recurring/v2/agreements/{agreementId}/charges/{chargeId}/refund",
             status: ::vipps_core::OperationStatus::Deprecated,
-            idempotency_key: false,
+            idempotency_key: true,
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "update_agreement_patch_v3",
+            method_name: "update_agreement",
             operation_id: "UpdateAgreementPatchV3",
             http_method: "PATCH",
             path: "/recurring/v3/agreements/{agreementId}",
@@ -16501,7 +16482,16 @@ pub static API: ::vipps_core::ApiDescriptor = ::vipps_core::ApiDescriptor {
             auth: ::vipps_core::Auth::BearerToken,
         },
         ::vipps_core::OperationDescriptor {
-            method_name: "update_agreement_put",
+            method_name: "update_agreement_patch_v2",
+            operation_id: "UpdateAgreementPatch",
+            http_method: "PATCH",
+            path: "/recurring/v2/agreements/{agreementId}",
+            status: ::vipps_core::OperationStatus::Deprecated,
+            idempotency_key: false,
+            auth: ::vipps_core::Auth::BearerToken,
+        },
+        ::vipps_core::OperationDescriptor {
+            method_name: "update_agreement_put_v2",
             operation_id: "UpdateAgreementPut",
             http_method: "PUT",
             path: "/recurring/v2/agreements/{agreementId}",

@@ -3,10 +3,10 @@
 //! `cargo bench -p vipps --bench sandbox`; criterion reports the rate as `thrpt` (elem/s,
 //! one element per request).
 //!
-//! Runs: `fetch_agreement_v3`; `draft_agreement_v3` (the runtime's own key per call);
-//! `draft_agreement_v3_keyed` (a fresh caller-chosen `Idempotency-Key` per call, so every call
-//! stores an answer); `draft_agreement_v3_replayed` (the same 32 keys again: every call is a
-//! replay); and, with 100,000 more live tokens in the sandbox, `fetch_agreement_v3_100k_tokens`
+//! Runs: `fetch_agreement`; `draft_agreement` (the runtime's own key per call);
+//! `draft_agreement_keyed` (a fresh caller-chosen `Idempotency-Key` per call, so every call
+//! stores an answer); `draft_agreement_replayed` (the same 32 keys again: every call is a
+//! replay); and, with 100,000 more live tokens in the sandbox, `fetch_agreement_100k_tokens`
 //! and `issue_token_100k_tokens` (`POST /accesstoken/get`). Before them it prints the process's
 //! resident memory (`VmRSS`) before and after 100,000 keyed drafts.
 
@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
             .base_url(sandbox.base_url())
             .build()
             .unwrap();
-        let id = vipps.recurring().draft_agreement_v3().body(draft()).send().await.unwrap().into_inner().agreement_id;
+        let id = vipps.recurring().draft_agreement().body(draft()).send().await.unwrap().into_inner().agreement_id;
         (sandbox, vipps, id)
     });
     let recurring = vipps.recurring();
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         for _ in 0..KEYED_FOR_MEMORY / CONCURRENCY {
             let calls = (0..CONCURRENCY)
-                .map(|_| recurring.draft_agreement_v3().idempotency_key(next_key()).body(draft()).send());
+                .map(|_| recurring.draft_agreement().idempotency_key(next_key()).body(draft()).send());
             for r in join_all(calls).await {
                 r.unwrap();
             }
@@ -98,35 +98,35 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sandbox");
     group.throughput(Throughput::Elements(CONCURRENCY as u64));
-    group.bench_function("fetch_agreement_v3", |b| {
+    group.bench_function("fetch_agreement", |b| {
         b.to_async(&rt).iter(|| async {
-            let calls = (0..CONCURRENCY).map(|_| recurring.fetch_agreement_v3().agreement_id(&agreement_id).send());
+            let calls = (0..CONCURRENCY).map(|_| recurring.fetch_agreement().agreement_id(&agreement_id).send());
             for r in join_all(calls).await {
                 assert_eq!(r.unwrap().into_inner().id.as_str(), agreement_id);
             }
         })
     });
-    group.bench_function("draft_agreement_v3", |b| {
+    group.bench_function("draft_agreement", |b| {
         b.to_async(&rt).iter(|| async {
-            let calls = (0..CONCURRENCY).map(|_| recurring.draft_agreement_v3().body(draft()).send());
+            let calls = (0..CONCURRENCY).map(|_| recurring.draft_agreement().body(draft()).send());
             for r in join_all(calls).await {
                 assert!(!r.unwrap().into_inner().agreement_id.is_empty());
             }
         })
     });
-    group.bench_function("draft_agreement_v3_keyed", |b| {
+    group.bench_function("draft_agreement_keyed", |b| {
         b.to_async(&rt).iter(|| async {
             let calls =
-                (0..CONCURRENCY).map(|_| recurring.draft_agreement_v3().idempotency_key(next_key()).body(draft()).send());
+                (0..CONCURRENCY).map(|_| recurring.draft_agreement().idempotency_key(next_key()).body(draft()).send());
             for r in join_all(calls).await {
                 assert!(!r.unwrap().into_inner().agreement_id.is_empty());
             }
         })
     });
     let replayed: Vec<String> = (0..CONCURRENCY).map(|i| format!("replayed-{i}")).collect();
-    group.bench_function("draft_agreement_v3_replayed", |b| {
+    group.bench_function("draft_agreement_replayed", |b| {
         b.to_async(&rt).iter(|| async {
-            let calls = replayed.iter().map(|k| recurring.draft_agreement_v3().idempotency_key(k.as_str()).body(draft()).send());
+            let calls = replayed.iter().map(|k| recurring.draft_agreement().idempotency_key(k.as_str()).body(draft()).send());
             for r in join_all(calls).await {
                 assert!(!r.unwrap().into_inner().agreement_id.is_empty());
             }
@@ -139,9 +139,9 @@ fn bench(c: &mut Criterion) {
         state.issue_token(Duration::from_secs(3600), vipps_sandbox::state::TokenKind::AccessToken);
     }
     println!("tokens: {} live", state.tokens.lock().unwrap().len());
-    group.bench_function("fetch_agreement_v3_100k_tokens", |b| {
+    group.bench_function("fetch_agreement_100k_tokens", |b| {
         b.to_async(&rt).iter(|| async {
-            let calls = (0..CONCURRENCY).map(|_| recurring.fetch_agreement_v3().agreement_id(&agreement_id).send());
+            let calls = (0..CONCURRENCY).map(|_| recurring.fetch_agreement().agreement_id(&agreement_id).send());
             for r in join_all(calls).await {
                 assert_eq!(r.unwrap().into_inner().id.as_str(), agreement_id);
             }

@@ -76,7 +76,7 @@ async fn raw_call(raw: &reqwest::Client, url: &str) {
 }
 
 async fn facade_call(recurring: &vipps::recurring::Client) {
-    let v = recurring.list_agreements_v3().send().await.unwrap().into_inner();
+    let v = recurring.list_agreements().send().await.unwrap().into_inner();
     assert!(v.is_empty());
 }
 
@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
 
     let (server, raw, url, recurring) = (&server, &raw, url.as_str(), &recurring);
 
-    let mut group = c.benchmark_group("list_agreements_v3");
+    let mut group = c.benchmark_group("list_agreements");
     group.bench_function("raw_reqwest", |b| {
         b.to_async(&rt).iter_custom(|iters| async move {
             reset(server).await;

@@ -92,7 +92,7 @@ async fn run() -> Result<()> {
         .merchant_agreement_url("https://example.com/my-subscriptions")
         .phone_number(phone_number());
     let created = recurring
-        .draft_agreement_v3()
+        .draft_agreement()
         .body(draft)
         .send()
         .await?
@@ -108,7 +108,7 @@ async fn run() -> Result<()> {
         created.vipps_confirmation_url.as_deref().unwrap_or("-")
     );
     let pending = recurring
-        .fetch_agreement_v3()
+        .fetch_agreement()
         .agreement_id(&agreement_id)
         .send()
         .await?
@@ -148,7 +148,7 @@ async fn run() -> Result<()> {
         let agreement_id = agreement_id.clone();
         async move {
             recurring
-                .fetch_charge_v3()
+                .fetch_charge()
                 .agreement_id(agreement_id)
                 .charge_id(charge_id)
                 .send()
@@ -170,7 +170,7 @@ async fn run() -> Result<()> {
 
     // 5. Capture it in full.
     recurring
-        .capture_charge_v3()
+        .capture_charge()
         .agreement_id(&agreement_id)
         .charge_id(initial_charge.as_str())
         .body(CaptureRequestV3::builder().amount(charge.amount).description("Delivered"))
@@ -183,7 +183,7 @@ async fn run() -> Result<()> {
 
     // 6. Refund part of it.
     recurring
-        .refund_charge_v3()
+        .refund_charge()
         .agreement_id(&agreement_id)
         .charge_id(initial_charge.as_str())
         .body(RefundRequest::builder().amount(10_000).description("Goodwill refund"))
@@ -197,7 +197,7 @@ async fn run() -> Result<()> {
     // 7. Next month's charge, due in 30 days.
     let due = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
     let next = recurring
-        .create_charge_v3()
+        .create_charge()
         .agreement_id(&agreement_id)
         .body(
             CreateChargeV3::builder()

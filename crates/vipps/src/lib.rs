@@ -10,10 +10,10 @@
 //!     .system("my-shop", "1.0.0")
 //!     .environment(vipps::Environment::Test)
 //!     .build()?;
-//! let agreements = vipps.recurring().list_agreements_v3().send().await?;
+//! let agreements = vipps.recurring().list_agreements().send().await?;
 //! // A partner acting for another merchant: same token, other Merchant-Serial-Number.
 //! let other = vipps.merchant("654321")?;
-//! let charge = other.recurring().fetch_charge_by_id_v3().charge_id("chr-123").send().await?;
+//! let charge = other.recurring().fetch_charge_by_id().charge_id("chr-123").send().await?;
 //! # let _ = (agreements, charge);
 //! # Ok(())
 //! # }

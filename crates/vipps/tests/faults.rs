@@ -204,7 +204,7 @@ fn builder(base: &str) -> VippsBuilder {
 }
 
 async fn list(vipps: &Vipps) -> Result<usize, Error> {
-    Ok(vipps.recurring().list_agreements_v3().send().await?.into_inner().len())
+    Ok(vipps.recurring().list_agreements().send().await?.into_inner().len())
 }
 
 /// A POST that takes no idempotency key (PSP force-approve).

@@ -27,7 +27,7 @@ async fn a_thousand_concurrent_calls_on_a_cold_cache_fetch_one_token() {
     mount_agreements(&server).await;
     let vipps = client(&server);
     let recurring = vipps.recurring();
-    let results = join_all((0..1000).map(|_| recurring.list_agreements_v3().send())).await;
+    let results = join_all((0..1000).map(|_| recurring.list_agreements().send())).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(requests_to(&server, "/accesstoken/get").await.len(), 1);
     assert_eq!(requests_to(&server, "/recurring/v3/agreements").await.len(), 1000);
@@ -41,9 +41,9 @@ async fn at_expiry_a_thousand_calls_fetch_one_new_token() {
     mount_agreements(&server).await;
     let vipps = client(&server);
     let recurring = vipps.recurring();
-    recurring.list_agreements_v3().send().await.unwrap();
+    recurring.list_agreements().send().await.unwrap();
     tokio::time::advance(Duration::from_secs(3600 - 59)).await; // inside the 60 s refresh margin
-    let results = join_all((0..1000).map(|_| recurring.list_agreements_v3().send())).await;
+    let results = join_all((0..1000).map(|_| recurring.list_agreements().send())).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(requests_to(&server, "/accesstoken/get").await.len(), 2);
 }
@@ -55,7 +55,7 @@ async fn fifty_merchant_handles_share_one_token_and_send_their_own_msn() {
     mount_agreements(&server).await;
     let vipps = client(&server);
     let merchants: Vec<_> = (0..50).map(|i| vipps.merchant(format!("{}", 200000 + i)).unwrap()).collect();
-    join_all(merchants.iter().map(|m| async move { m.recurring().list_agreements_v3().send().await.unwrap() })).await;
+    join_all(merchants.iter().map(|m| async move { m.recurring().list_agreements().send().await.unwrap() })).await;
     assert_eq!(requests_to(&server, "/accesstoken/get").await.len(), 1);
     let mut msns: Vec<String> = requests_to(&server, "/recurring/v3/agreements")
         .await
@@ -91,7 +91,7 @@ async fn every_request_carries_the_managed_headers() {
         .expect(1)
         .mount(&server)
         .await;
-    client(&server).recurring().list_agreements_v3().send().await.unwrap();
+    client(&server).recurring().list_agreements().send().await.unwrap();
     let api = &requests_to(&server, "/recurring/v3/agreements").await[0];
     assert!(api.headers.get("api-version").is_none());
 }
@@ -135,7 +135,7 @@ async fn a_401_refetches_the_token_once_and_retries_once() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
         .mount(&server)
         .await;
-    client(&server).recurring().list_agreements_v3().send().await.unwrap();
+    client(&server).recurring().list_agreements().send().await.unwrap();
     assert_eq!(requests_to(&server, "/accesstoken/get").await.len(), 2);
     assert_eq!(requests_to(&server, "/recurring/v3/agreements").await.len(), 2);
 }
@@ -149,7 +149,7 @@ async fn a_second_401_is_an_authentication_error() {
         .respond_with(ResponseTemplate::new(401).set_body_string("Access denied"))
         .mount(&server)
         .await;
-    let err: Error = client(&server).recurring().list_agreements_v3().send().await.unwrap_err();
+    let err: Error = client(&server).recurring().list_agreements().send().await.unwrap_err();
     match &err {
         Error::Authentication { status: Some(401), message, .. } => assert!(message.contains("Access denied"), "{message}"),
         other => panic!("expected an authentication error, got {other:?}"),
@@ -173,7 +173,7 @@ async fn a_429_waits_for_its_retry_after() {
     let vipps = client(&server);
     vipps.runtime().access_token().await.unwrap();
     let started = tokio::time::Instant::now();
-    vipps.recurring().list_agreements_v3().send().await.unwrap();
+    vipps.recurring().list_agreements().send().await.unwrap();
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100), "waited {waited:?}");
     let sent = requests_to(&server, "/recurring/v3/agreements").await;
@@ -201,7 +201,7 @@ async fn two_503s_then_success_reuse_one_idempotency_key() {
         .await;
     let body: vipps::recurring::types::CreateChargeV3 =
         serde_json::from_value(fixture("recurring/CreateChargeV3.request.json")).unwrap();
-    client(&server).recurring().create_charge_v3().agreement_id("agr_1").body(body).send().await.unwrap();
+    client(&server).recurring().create_charge().agreement_id("agr_1").body(body).send().await.unwrap();
     let sent = requests_to(&server, charges).await;
     assert_eq!(sent.len(), 3);
     let keys: Vec<_> = sent.iter().map(|r| r.headers.get("idempotency-key").unwrap().to_str().unwrap().to_owned()).collect();
@@ -243,7 +243,7 @@ async fn bad_input_is_a_typed_error_before_anything_is_sent() {
         serde_json::from_value(fixture("recurring/CreateChargeV3.request.json")).unwrap();
     let err: Error = client(&server)
         .recurring()
-        .create_charge_v3()
+        .create_charge()
         .agreement_id("agr_1")
         .idempotency_key("order/1")
         .body(body)
@@ -262,10 +262,10 @@ async fn an_unknown_enum_value_is_read_but_never_sent() {
     body["transactionType"] = json!("CAPTURE_LATER");
     let body: CreateChargeV3 = serde_json::from_value(body).unwrap();
     assert_eq!(body.transaction_type, TransactionType::Unknown("CAPTURE_LATER".into()));
-    let err = client(&server).recurring().create_charge_v3().agreement_id("agr_1").body(body).send().await.unwrap_err();
+    let err = client(&server).recurring().create_charge().agreement_id("agr_1").body(body).send().await.unwrap_err();
     assert!(matches!(&err, Error::InvalidInput { message } if message.contains("CAPTURE_LATER")), "{err:?}");
     let status = AgreementStatus::Unknown("PAUSED".into());
-    let err = client(&server).recurring().list_agreements_v3().status(status).send().await.unwrap_err();
+    let err = client(&server).recurring().list_agreements().status(status).send().await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     assert!(server.received_requests().await.unwrap().is_empty(), "nothing may be sent, not even a token request");
 }

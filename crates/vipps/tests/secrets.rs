@@ -27,8 +27,8 @@ async fn secrets_appear_in_no_debug_output_or_trace() {
         .await;
     let vipps = client(&server);
     let recurring = vipps.recurring();
-    recurring.list_agreements_v3().send().await.unwrap();
-    let err: Error = recurring.fetch_agreement_v3().agreement_id("agr_x").send().await.unwrap_err();
+    recurring.list_agreements().send().await.unwrap();
+    let err: Error = recurring.fetch_agreement().agreement_id("agr_x").send().await.unwrap_err();
     // A method renamed by the manifest is traced under its published operationId.
     let body = vipps::recurring::types::ForceAcceptAgreementV3 { phone_number: "4791234567".into() };
     recurring.force_accept_agreement().agreement_id("agr_x").idempotency_key("k-1").body(body).send().await.unwrap_err();

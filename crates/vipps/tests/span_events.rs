@@ -26,7 +26,7 @@ async fn the_closing_event_reaches_a_subscriber_that_takes_no_spans() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
         .mount(&server)
         .await;
-    client(&server).recurring().list_agreements_v3().send().await.unwrap();
+    client(&server).recurring().list_agreements().send().await.unwrap();
 
     let traced = buffer.text();
     assert!(!traced.contains("vipps.call{"), "the span itself is filtered out: {traced}");

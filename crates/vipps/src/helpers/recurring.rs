@@ -20,7 +20,7 @@ pub fn agreements(
         async move {
             let Some(page) = page else { return Ok(None) };
             let items = client
-                .list_agreements_v3()
+                .list_agreements()
                 .status(status)
                 .page_number(page)
                 .page_size(page_size)
@@ -46,7 +46,7 @@ pub fn charges<'a>(
         let status = status.clone();
         async move {
             let Some(token) = token else { return Ok(None) };
-            let mut request = client.list_charges_v3().agreement_id(agreement_id);
+            let mut request = client.list_charges().agreement_id(agreement_id);
             if let Some(status) = status {
                 request = request.status(status);
             }
@@ -83,7 +83,7 @@ pub async fn wait_for_agreement_status(
 ) -> Result<AgreementResponseV3, Error> {
     let until = tokio::time::Instant::now() + deadline;
     loop {
-        let agreement = client.fetch_agreement_v3().agreement_id(agreement_id).send().await?.into_inner();
+        let agreement = client.fetch_agreement().agreement_id(agreement_id).send().await?.into_inner();
         if agreement.status == Some(target.clone()) {
             return Ok(agreement);
         }
