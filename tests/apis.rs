@@ -10,6 +10,8 @@ pub static APIS: &[&vipps_core::ApiDescriptor] = &[
     &vipps_order_management::API,
     &vipps_epayment::API,
     &vipps_webhooks::API,
+    &vipps_login::API,
+    &vipps_userinfo::API,
 ];
 /// [`APIS`], to iterate over.
 pub fn apis() -> Vec<&'static vipps_core::ApiDescriptor> {

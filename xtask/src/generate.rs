@@ -626,7 +626,7 @@ pub fn return_sdk_errors(file: &mut syn::File) -> Result<(), String> {
 /// Fields whose values are secrets: the generated types that hold them do not derive `Debug`
 /// but get one that prints `[REDACTED]` for them (the Access Token API's responses carry the
 /// token itself, which a `{:?}` in a log line would otherwise print).
-pub const SECRET_FIELDS: &[&str] = &["access_token", "client_secret", "refresh_token", "id_token"];
+pub const SECRET_FIELDS: &[&str] = &["access_token", "client_secret", "refresh_token", "id_token", "code_verifier"];
 
 /// Replaces the derived `Debug` of every generated struct with a field named in
 /// [`SECRET_FIELDS`] by one that hides those fields' values.

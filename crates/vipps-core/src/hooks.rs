@@ -19,7 +19,7 @@ use tracing::{field, Instrument};
 
 use crate::api::{Auth, ManagedHeader, OperationDescriptor};
 use crate::config::{IdempotencyKey, RetryPolicy};
-use crate::context::Context;
+use crate::context::{ClientAuth, Context};
 use crate::error::Error;
 use crate::exchange::{
     exchange, problem_of, retry_wait, retryable_status, Deadline,
@@ -74,8 +74,22 @@ async fn prepare(
             );
             None
         }
-        Auth::Basic => {
-            headers.insert(AUTHORIZATION, runtime.basic_header().clone());
+        Auth::Basic => match ctx.client_auth() {
+            ClientAuth::Basic => {
+                headers.insert(AUTHORIZATION, runtime.basic_header().clone());
+                None
+            }
+            ClientAuth::Post => {
+                add_client_to_form(request, runtime)?;
+                None
+            }
+        },
+        Auth::UserToken => {
+            let bearer = ctx.user_token_header().ok_or_else(|| {
+                Error::invalid_input("this operation needs the user's access token: make the client with a user token")
+            })?;
+            headers.insert(AUTHORIZATION, bearer.clone());
+            headers.insert(SUBSCRIPTION_KEY.clone(), runtime.subscription_key_header().clone());
             None
         }
         Auth::None => None,
@@ -107,6 +121,31 @@ async fn prepare(
         headers.insert(name.clone(), value.clone());
     }
     Ok(token)
+}
+
+/// `client_secret_post`: appends `client_id` and `client_secret` to a form body. Anything but a
+/// form body in memory is refused, so the secret never goes where the server does not read it.
+fn add_client_to_form(request: &mut reqwest::Request, runtime: &crate::Runtime) -> Result<(), Error> {
+    let is_form = request
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let body = request.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec);
+    let (true, Some(mut body)) = (is_form, body) else {
+        return Err(Error::invalid_input("client_secret_post needs a form body (application/x-www-form-urlencoded)"));
+    };
+    let field = |v: &HeaderValue| v.to_str().map(str::to_owned).map_err(|_| Error::invalid_input("the client credentials are not ASCII"));
+    let pairs = [("client_id", field(runtime.client_id_header())?), ("client_secret", field(runtime.client_secret_header())?)];
+    let extra = serde_urlencoded::to_string(pairs).map_err(|_| Error::invalid_input("the client credentials do not form-encode"))?;
+    if !body.is_empty() {
+        body.push(b'&');
+    }
+    body.extend_from_slice(extra.as_bytes());
+    let length = HeaderValue::from(body.len());
+    *request.body_mut() = Some(body.into());
+    request.headers_mut().insert(reqwest::header::CONTENT_LENGTH, length);
+    Ok(())
 }
 
 /// The cached token, or one fetched (or waited for) within the call's deadline.

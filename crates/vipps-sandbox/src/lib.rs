@@ -46,6 +46,7 @@ pub mod control;
 pub mod delivery;
 pub mod epayment;
 pub mod extract;
+pub mod login;
 pub mod management;
 mod middleware;
 pub mod order_management;
@@ -53,6 +54,7 @@ pub mod problem;
 pub mod psp;
 pub mod recurring;
 pub mod state;
+pub mod userinfo;
 pub mod webhooks;
 
 pub use middleware::MAX_BODY_BYTES;
@@ -197,6 +199,8 @@ fn router(state: AppState) -> Router {
         .merge(order_management::routes())
         .merge(epayment::routes())
         .merge(webhooks::routes())
+        .merge(login::routes())
+        .merge(userinfo::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
@@ -259,6 +263,17 @@ impl Sandbox {
     pub fn advance_clock(&self, by: Duration) -> Result<(), state::ClockError> {
         let step = chrono::Duration::from_std(by).map_err(|_| state::ClockError("the step is too large"))?;
         self.state.advance_clock(step).map(|_| ())
+    }
+
+    /// The user approves the pending CIBA (merchant-initiated login) request `auth_req_id`;
+    /// false if no request by that id is pending. See [`login`].
+    pub fn approve_ciba(&self, auth_req_id: &str) -> bool {
+        lock(&self.state.login).answer_ciba(auth_req_id, true)
+    }
+
+    /// The user declines the pending CIBA request `auth_req_id`; false if none is pending.
+    pub fn deny_ciba(&self, auth_req_id: &str) -> bool {
+        lock(&self.state.login).answer_ciba(auth_req_id, false)
     }
 
     /// How many requests the sandbox has handled.

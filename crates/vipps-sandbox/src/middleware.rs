@@ -122,7 +122,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// `/miami/v1/token` needs no subscription key (one that is sent must still be right).
 pub(crate) async fn credentials(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if is_control_path(path) || is_token_path(path) {
+    // Login and Userinfo's user-token endpoint check their own credentials (client
+    // authentication, or the user's token).
+    if is_control_path(path) || is_token_path(path) || crate::login::is_own_auth_path(path) || path == crate::userinfo::USER_PATH {
         return next.run(request).await;
     }
     let headers = request.headers();

@@ -348,6 +348,8 @@ pub struct Shared {
     pub epayment: Mutex<epayment::Store>,
     /// Webhook registrations.
     pub webhooks: Mutex<webhooks::Store>,
+    /// Login: pending logins, codes, CIBA requests and user access tokens.
+    pub login: Mutex<crate::login::Store>,
     /// Events waiting to be delivered to the registered webhooks.
     pub outbox: tokio::sync::mpsc::UnboundedSender<delivery::Outgoing>,
     /// The other end of `outbox`, until the delivery task takes it.
@@ -419,6 +421,7 @@ impl Shared {
             order_management: Mutex::new(order_management::Store::default()),
             epayment: Mutex::new(epayment::Store::default()),
             webhooks: Mutex::new(webhooks::Store::default()),
+            login: Mutex::new(crate::login::Store::default()),
             outbox,
             outbox_receiver: Mutex::new(Some(outbox_receiver)),
             delivery_log: Mutex::new(Vec::new()),

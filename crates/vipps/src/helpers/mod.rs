@@ -3,3 +3,6 @@
 
 #[cfg(feature = "recurring")]
 pub mod recurring;
+
+#[cfg(feature = "login")]
+pub mod login;

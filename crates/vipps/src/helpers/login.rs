@@ -1,0 +1,1 @@
+//! Login helpers (filled in by the next commit).
