@@ -725,6 +725,78 @@ mod tests {
         assert!(!plain.contains_key(&PSP_ID));
     }
 
+    /// `UserToken` sends the context's user token (and the subscription key), never the
+    /// runtime's credentials, and refuses without one; `ClientAuth::Post` moves the client id
+    /// and secret of a `Basic` operation into its form body, and refuses any other body.
+    #[tokio::test]
+    async fn user_tokens_and_client_secret_post() {
+        use crate::api::{ApiDescriptor, Environments, OperationDescriptor, OperationStatus};
+        const fn op(method_name: &'static str, auth: Auth) -> OperationDescriptor {
+            OperationDescriptor {
+                method_name,
+                operation_id: method_name,
+                http_method: "POST",
+                path: "/",
+                status: OperationStatus::Current,
+                idempotency_key: false,
+                auth,
+            }
+        }
+        static API: ApiDescriptor = ApiDescriptor {
+            name: "oidc",
+            title: "t",
+            version: "1",
+            auth: Auth::UserToken,
+            headers: &[],
+            environments: Environments::ALL,
+            operations: &[op("token", Auth::Basic), op("userinfo", Auth::UserToken)],
+        };
+        let runtime = crate::Runtime::builder()
+            .client_id("id-1")
+            .client_secret("secret &=1")
+            .subscription_key("sub-1")
+            .base_url("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let request = |body: Option<(&str, &str)>| {
+            let mut r = reqwest::Request::new(Method::POST, "http://127.0.0.1:1/".parse().unwrap());
+            if let Some((content_type, text)) = body {
+                r.headers_mut().insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+                *r.body_mut() = Some(text.to_owned().into());
+            }
+            r
+        };
+        let prepare_with = |ctx: Context, mut r: reqwest::Request, operation: &'static str| async move {
+            prepare(&ctx, &mut r, ctx.api().operation(operation), &Deadline::new(None)).await.map(|_| r)
+        };
+        // No user token: refused, before anything else happens.
+        let e = prepare_with(Context::new(runtime.clone(), &API), request(None), "userinfo").await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        let ctx = Context::new(runtime.clone(), &API).with_user_token("user-tok").unwrap();
+        assert!(!format!("{ctx:?}").contains("user-tok"));
+        let sent = prepare_with(ctx.clone(), request(None), "userinfo").await.unwrap();
+        assert_eq!(sent.headers()[AUTHORIZATION], "Bearer user-tok");
+        assert!(sent.headers()[AUTHORIZATION].is_sensitive());
+        assert_eq!(sent.headers()[&SUBSCRIPTION_KEY], "sub-1");
+        assert!(Context::new(runtime.clone(), &API).with_user_token("a\r\nb").is_err());
+        assert!(Context::new(runtime.clone(), &API).with_user_token("").is_err());
+        // Basic by default; Post puts the credentials in the form, form-encoded.
+        let basic = prepare_with(ctx.clone(), request(Some(("application/x-www-form-urlencoded", "grant_type=x"))), "token").await.unwrap();
+        assert!(basic.headers()[AUTHORIZATION].to_str().unwrap().starts_with("Basic "));
+        let post = ctx.clone().with_client_auth(ClientAuth::Post);
+        let form = "grant_type=authorization_code&code=c";
+        let sent = prepare_with(post.clone(), request(Some(("application/x-www-form-urlencoded", form))), "token").await.unwrap();
+        assert!(!sent.headers().contains_key(AUTHORIZATION));
+        let body = sent.body().and_then(|b| b.as_bytes()).unwrap();
+        assert_eq!(body, b"grant_type=authorization_code&code=c&client_id=id-1&client_secret=secret+%26%3D1");
+        assert_eq!(sent.headers()[reqwest::header::CONTENT_LENGTH], body.len().to_string().as_str());
+        // A JSON body or none: refused rather than sending the secret where it is not read.
+        for body in [Some(("application/json", "{}")), None] {
+            let e = prepare_with(post.clone(), request(body), "token").await.unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        }
+    }
+
     #[tokio::test]
     async fn decode_errors_name_the_path_and_not_the_value() {
         #[derive(serde::Deserialize, Debug)]

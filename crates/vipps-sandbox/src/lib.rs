@@ -19,7 +19,8 @@
 //! categories, receipts, orders); ePayment (the payment's states and aggregate, capture, refund,
 //! cancel, force approve, the event log, expiry on the sandbox clock); the Webhooks API
 //! (register, list, delete), with signed deliveries of ePayment events to the registered URLs
-//! ([`delivery`]). Every API call must carry a token the sandbox issued and
+//! ([`delivery`]); Login (OpenID Connect discovery, JWKS, a landing page, the token endpoint
+//! with PKCE, CIBA; [`login`]) and Userinfo ([`userinfo`]). Every other API call must carry a token the sandbox issued and
 //! the subscription key; request bodies are read into the generated types, so a body that
 //! breaks the spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!

@@ -188,8 +188,28 @@ fn issuer(state: &AppState) -> String {
 
 /// An OAuth error answer (`{"error": ..., "error_description": ...}`), as the Login API sends.
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": error, "error_code": status.as_u16(), "error_description": description.into() });
-    (status, Json(body)).into_response()
+    OAuthError { status, error: error.to_owned(), description: description.into() }.into_response()
+}
+
+/// An OAuth error not yet turned into a response (small, for `Result`s).
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: String,
+    description: String,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &str, description: impl Into<String>) -> Self {
+        Self { status, error: error.to_owned(), description: description.into() }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.error, "error_code": self.status.as_u16(), "error_description": self.description });
+        (self.status, Json(body)).into_response()
+    }
 }
 
 async fn discovery(State(state): State<AppState>) -> Json<WellKnown> {
@@ -348,20 +368,20 @@ async fn decide(State(state): State<AppState>, Form(form): Form<Decision>) -> Re
     redirect_to(&pending.redirect_uri, &params)
 }
 
-fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, Response> {
+fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut map = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if map.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", format!("{k} is given twice")));
+            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("{k} is given twice")));
         }
     }
     Ok(map)
 }
 
 /// Client authentication: Basic or the form's `client_id` and `client_secret`, exactly one.
-fn authenticate_client(state: &AppState, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<String, Response> {
+fn authenticate_client(state: &AppState, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<String, OAuthError> {
     let c = &state.config.credentials;
-    let invalid = |d: &str| oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", d);
+    let invalid = |d: &str| OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", d);
     let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::trim);
     let posted = form.contains_key("client_secret");
     let (id, secret) = match (basic, posted) {
@@ -459,11 +479,11 @@ fn issue_tokens(state: &AppState, client_id: &str, scope: &str, nonce: Option<&s
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: bytes::Bytes) -> Response {
     let form = match parse_form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let client_id = match authenticate_client(&state, &headers, &form) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let bad = |e: &str, d: &str| oauth_error(StatusCode::BAD_REQUEST, e, d);
     match form.get("grant_type").map(String::as_str) {
@@ -527,11 +547,11 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: bytes::B
 async fn backchannel(State(state): State<AppState>, headers: HeaderMap, body: bytes::Bytes) -> Response {
     let form = match parse_form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let client_id = match authenticate_client(&state, &headers, &form) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let bad = |d: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", d);
     let Some(scope) = form.get("scope").filter(|s| has_openid(s)) else { return bad("scope must include openid") };
