@@ -178,7 +178,8 @@ fn sign_with(header: jsonwebtoken::Header, claims: &serde_json::Value, key: &jso
 #[test]
 fn id_token_validation_failures_each_have_their_error() {
     let (provider, aud) = offline_provider();
-    let good = sign_id_token(&claims(&aud));
+    let good_claims = claims(&aud);
+    let good = sign_id_token(&good_claims);
     let ok = provider.validate_id_token(&good, Some("n-1")).unwrap();
     assert_eq!((ok.sub.as_str(), ok.aud.as_slice()), ("user-1", &[aud.clone()][..]));
     // `aud` as an array naming this client is fine too.
@@ -200,8 +201,9 @@ fn id_token_validation_failures_each_have_their_error() {
 
     // Time: exp and iat within the leeway (60 s) pass, beyond it fail.
     let at = |secs: i64| UNIX_EPOCH + Duration::from_secs(secs as u64);
-    let exp = claims(&aud)["exp"].as_i64().unwrap();
-    let iat = claims(&aud)["iat"].as_i64().unwrap();
+    // (From the claims `good` was signed with: a second may have passed since.)
+    let exp = good_claims["exp"].as_i64().unwrap();
+    let iat = good_claims["iat"].as_i64().unwrap();
     provider.validate_id_token_at(&good, Some("n-1"), at(exp + 59)).unwrap();
     assert!(matches!(provider.validate_id_token_at(&good, Some("n-1"), at(exp + 61)), Err(LoginError::Expired { .. })));
     provider.validate_id_token_at(&good, Some("n-1"), at(iat - 59)).unwrap();
