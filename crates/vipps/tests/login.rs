@@ -231,11 +231,10 @@ fn id_token_validation_failures_each_have_their_error() {
     let other_payload = sign_id_token(&claims("someone-else"));
     let forged = format!("{}.{}.{}", parts[0], other_payload.split('.').nth(1).unwrap(), parts[2]);
     assert!(matches!(check(&forged), Err(LoginError::BadSignature)));
-    // A signature with one character changed.
-    let mut sig = parts[2].to_owned();
-    let flipped = if sig.ends_with('A') { 'B' } else { 'A' };
-    sig.pop();
-    sig.push(flipped);
+    // A signature with one character changed (in the middle: the last one carries padding bits).
+    let mut sig: Vec<char> = parts[2].chars().collect();
+    sig[100] = if sig[100] == 'A' { 'B' } else { 'A' };
+    let sig: String = sig.into_iter().collect();
     assert!(matches!(check(&format!("{}.{}.{sig}", parts[0], parts[1])), Err(LoginError::BadSignature)));
 
     // Hostile shapes: errors, never panics.
@@ -378,4 +377,39 @@ async fn slow_down_adds_five_seconds_to_the_interval() {
     assert!(matches!(provider.poll_ciba(&pending).await, Err(LoginError::MissingNonce)));
     let at: Vec<u64> = polls.lock().unwrap().iter().map(|d| d.as_secs()).collect();
     assert_eq!(at, vec![5, 15, 25], "5 s, then 10 s after the slow_down");
+}
+
+/// A back-channel answer with absurd `expires_in` and `interval` neither panics nor polls
+/// forever: both count as a day at most.
+#[tokio::test(start_paused = true)]
+async fn hostile_ciba_timings_are_bounded() {
+    use axum::routing::post;
+    let sandbox = Sandbox::start().await.unwrap();
+    let polls = Arc::new(Mutex::new(0u32));
+    let app = axum::Router::new()
+        .route(
+            "/vipps-login-ciba/api/backchannel/authentication",
+            post(|| async { axum::Json(json!({ "auth_req_id": "r", "expires_in": i64::MAX, "interval": i64::MAX })) }),
+        )
+        .route(
+            "/access-management-1.0/access/oauth2/token",
+            post({
+                let polls = polls.clone();
+                move || {
+                    *polls.lock().unwrap() += 1;
+                    async { (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "authorization_pending" }))) }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let vipps = paused_client(&base, &sandbox);
+    let provider = Provider::from_parts(&vipps, ISSUER, "http://scripted/auth", &jwk_set()).unwrap();
+    let started = tokio::time::Instant::now();
+    let pending = provider.start_ciba(CibaRequest::new("4712345678", &["name"])).await.unwrap();
+    assert_eq!((pending.expires_in, pending.interval), (Duration::from_secs(86_400), Duration::from_secs(86_400)));
+    assert!(matches!(provider.poll_ciba(&pending).await, Err(LoginError::CibaExpired)));
+    assert_eq!(*polls.lock().unwrap(), 1);
+    assert_eq!(started.elapsed().as_secs(), 86_400);
 }

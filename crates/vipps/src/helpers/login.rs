@@ -36,6 +36,8 @@ pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// The CIBA polling interval when the server names none (OIDC CIBA's default).
 pub const DEFAULT_CIBA_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest CIBA `expires_in` (and `interval`) taken as given; a longer one counts as this.
+pub const MAX_CIBA_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 
@@ -596,8 +598,11 @@ impl Provider {
         }
         let started = tokio::time::Instant::now();
         let answer = self.client().backchannel_authentication().body(body).send().await.map_err(oauth_error)?.into_inner();
-        let expires_in = Duration::from_secs(u64::try_from(answer.expires_in).unwrap_or(0));
+        // Bounded, so that no answer makes a deadline overflow: a day at most, and the interval
+        // no longer than that.
+        let expires_in = Duration::from_secs(u64::try_from(answer.expires_in).unwrap_or(0).min(MAX_CIBA_LIFETIME.as_secs()));
         let interval = answer.interval.and_then(|i| u64::try_from(i).ok()).filter(|i| *i > 0).map_or(DEFAULT_CIBA_INTERVAL, Duration::from_secs);
+        let interval = interval.min(MAX_CIBA_LIFETIME);
         Ok(CibaPending { auth_req_id: answer.auth_req_id.into(), nonce, expires_in, interval, started })
     }
 
