@@ -197,3 +197,32 @@ async fn userinfo_by_sub_takes_the_merchant_token_and_the_user_endpoint_the_user
     assert!(matches!(e, vipps_core::Error::Authentication { status: Some(401), .. }), "{e:?}");
     let _: &Vipps = &vipps;
 }
+
+/// Landing pages left unanswered, codes never exchanged and tokens are forgotten once expired,
+/// when there are many: the store does not grow without end.
+#[tokio::test]
+async fn expired_logins_are_swept_when_there_are_many() {
+    let (sandbox, _vipps) = support::start().await;
+    let http = reqwest::Client::new();
+    let auth = format!("{}/access-management-1.0/access/oauth2/auth", sandbox.base_url());
+    let c = sandbox.credentials().client_id.clone();
+    let query = [("client_id", c.as_str()), ("response_type", "code"), ("scope", "openid"), ("redirect_uri", "https://x.example/")];
+    let open = |n: usize| {
+        let (http, auth) = (http.clone(), auth.clone());
+        async move {
+            for _ in 0..n {
+                assert_eq!(http.get(&auth).query(&query).send().await.unwrap().status(), 200);
+            }
+        }
+    };
+    open(vipps_sandbox::login::SWEEP_ABOVE + 1).await;
+    let pending = || lock_sizes(&sandbox)[0];
+    assert_eq!(pending(), vipps_sandbox::login::SWEEP_ABOVE + 1);
+    sandbox.advance_clock(vipps_sandbox::login::CODE_LIFETIME + std::time::Duration::from_secs(1)).unwrap();
+    open(1).await;
+    assert_eq!(pending(), 1, "the expired pages were dropped");
+}
+
+fn lock_sizes(sandbox: &Sandbox) -> [usize; 4] {
+    sandbox.state().login.lock().unwrap().sizes()
+}

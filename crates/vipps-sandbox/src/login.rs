@@ -96,6 +96,8 @@ pub(crate) fn routes() -> Router<AppState> {
 /// A login waiting on the landing page.
 #[derive(Debug, Clone)]
 struct Pending {
+    /// Pages left unanswered are forgotten after [`CODE_LIFETIME`].
+    expires: DateTime<Utc>,
     client_id: String,
     redirect_uri: String,
     scope: String,
@@ -160,7 +162,33 @@ pub struct Store {
     pub consented: Option<String>,
 }
 
+/// Above this many entries in one of the store's maps, the expired ones are dropped as new
+/// ones come (so that a long run, or a page reloaded in a loop, does not grow without end).
+pub const SWEEP_ABOVE: usize = 1000;
+
 impl Store {
+    /// Drops pending logins, codes, CIBA requests and user tokens that expired before `now`,
+    /// when there are more than [`SWEEP_ABOVE`] of a kind.
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        if self.pending.len() > SWEEP_ABOVE {
+            self.pending.retain(|_, p| p.expires > now);
+        }
+        if self.codes.len() > SWEEP_ABOVE {
+            self.codes.retain(|_, g| g.expires > now);
+        }
+        if self.ciba.len() > SWEEP_ABOVE {
+            self.ciba.retain(|_, c| c.expires > now);
+        }
+        if self.user_tokens.len() > SWEEP_ABOVE {
+            self.user_tokens.retain(|_, t| t.expires > now);
+        }
+    }
+
+    /// How many pending logins, codes, CIBA requests and user tokens are kept.
+    pub fn sizes(&self) -> [usize; 4] {
+        [self.pending.len(), self.codes.len(), self.ciba.len(), self.user_tokens.len()]
+    }
+
     /// Where the CIBA request `auth_req_id` stands.
     pub fn ciba_status(&self, auth_req_id: &str) -> Option<CibaStatus> {
         self.ciba.get(auth_req_id).map(|c| c.status)
@@ -296,6 +324,7 @@ async fn authorize(State(state): State<AppState>, Query(q): Query<HashMap<String
         _ => return bad("code_challenge_method must be S256, with a code_challenge"),
     };
     let pending = Pending {
+        expires: state.now() + chrono::Duration::from_std(CODE_LIFETIME).unwrap_or_default(),
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
         scope: scope.to_owned(),
@@ -312,7 +341,10 @@ async fn authorize(State(state): State<AppState>, Query(q): Query<HashMap<String
          <button type=\"submit\" name=\"decision\" value=\"reject\">Reject</button>\n</form>\n</body></html>\n",
         escape(&pending.scope)
     );
-    lock(&state.login).pending.insert(id, pending);
+    let mut login = lock(&state.login);
+    login.sweep(state.now());
+    login.pending.insert(id, pending);
+    drop(login);
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
@@ -332,7 +364,8 @@ fn redirect_to(base: &str, params: &[(&str, &str)]) -> Response {
 }
 
 async fn decide(State(state): State<AppState>, Form(form): Form<Decision>) -> Response {
-    let Some(pending) = lock(&state.login).pending.remove(&form.request_id) else {
+    let now = state.now();
+    let Some(pending) = lock(&state.login).pending.remove(&form.request_id).filter(|p| p.expires > now) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "no login is waiting with this request_id");
     };
     let mut params: Vec<(&str, &str)> = Vec::new();
@@ -342,6 +375,7 @@ async fn decide(State(state): State<AppState>, Form(form): Form<Decision>) -> Re
             code = random_id();
             let expires = state.now() + chrono::Duration::from_std(CODE_LIFETIME).unwrap_or_default();
             let mut login = lock(&state.login);
+            login.sweep(now);
             login.consented = Some(pending.scope.clone());
             login.codes.insert(
                 code.clone(),
@@ -462,6 +496,7 @@ fn issue_tokens(state: &AppState, client_id: &str, scope: &str, nonce: Option<&s
     let access_token = format!("sbx-login.{}", random_id());
     {
         let mut login = lock(&state.login);
+        login.sweep(now);
         login.consented = Some(scope.to_owned());
         login.user_tokens.insert(access_token.clone(), UserToken { scope: scope.to_owned(), expires: now + lifetime });
     }
@@ -578,7 +613,10 @@ async fn backchannel(State(state): State<AppState>, headers: HeaderMap, body: by
         interval: CIBA_INTERVAL,
         last_poll: None,
     };
-    lock(&state.login).ciba.insert(id.clone(), ciba);
+    let mut login = lock(&state.login);
+    login.sweep(state.now());
+    login.ciba.insert(id.clone(), ciba);
+    drop(login);
     Json(BackchannelAuthenticationResponse {
         auth_req_id: id,
         expires_in: CIBA_LIFETIME.as_secs() as i64,
