@@ -13,6 +13,8 @@ pub static APIS: &[&vipps_core::ApiDescriptor] = &[
     &vipps_qr::API,
     &vipps_report::API,
     &vipps_checkout::API,
+    &vipps_login::API,
+    &vipps_userinfo::API,
 ];
 /// [`APIS`], to iterate over.
 pub fn apis() -> Vec<&'static vipps_core::ApiDescriptor> {

@@ -25,6 +25,9 @@ use vipps_sandbox::Sandbox;
 
 /// How long anything the browser does may take before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
+/// How long chromedriver may take to start a Chromium session: a first start on a loaded
+/// 2-core machine once took more than 30 s in a CI run.
+const START_PATIENCE: Duration = Duration::from_secs(120);
 
 /// One browser at a time: the three cases would otherwise start three Chromiums at once.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -102,7 +105,7 @@ impl Driver {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let mut builder = fantoccini::ClientBuilder::new(connector);
         builder.capabilities(capabilities);
-        tokio::time::timeout(PATIENCE, builder.connect(&self.url))
+        tokio::time::timeout(START_PATIENCE, builder.connect(&self.url))
             .await
             .expect("Chromium started in time")
             .unwrap_or_else(|e| panic!("chromedriver could not start Chromium ({}): {e}", chromium.display()))

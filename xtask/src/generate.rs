@@ -629,7 +629,7 @@ pub fn return_sdk_errors(file: &mut syn::File) -> Result<(), String> {
 /// with, which a `{:?}` in a log line would otherwise print). `token` is a payment's or a
 /// Checkout session's bearer token, `callback_authorization_token` the secret a Checkout
 /// callback is authorized with, `api_key` and `password` the carrier credentials a Checkout
-/// session passes on (Porterbuddy, Helthjem).
+/// session passes on (Porterbuddy, Helthjem), `code_verifier` a Login PKCE verifier.
 pub const SECRET_FIELDS: &[&str] = &[
     "access_token",
     "client_secret",
@@ -640,6 +640,7 @@ pub const SECRET_FIELDS: &[&str] = &[
     "callback_authorization_token",
     "api_key",
     "password",
+    "code_verifier",
 ];
 
 /// Replaces the derived `Debug` of every generated struct with a field named in

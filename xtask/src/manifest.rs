@@ -49,7 +49,7 @@ pub struct ApiEntry {
 
 /// The values of `auth`, and the `vipps_core::Auth` variant each becomes.
 pub const AUTH_KINDS: &[(&str, &str)] =
-    &[("bearer-token", "BearerToken"), ("client-headers", "ClientHeaders"), ("basic", "Basic"), ("none", "None")];
+    &[("bearer-token", "BearerToken"), ("client-headers", "ClientHeaders"), ("basic", "Basic"), ("user-token", "UserToken"), ("none", "None")];
 
 /// The values of `headers`, and the `vipps_core::ManagedHeader` variant each becomes.
 pub const MANAGED_HEADERS: &[(&str, &str)] = &[("Psp-Id", "PspId")];

@@ -24,8 +24,15 @@ pub enum Auth {
     /// The client id and secret as `client_id` and `client_secret` headers, and
     /// `Ocp-Apim-Subscription-Key` (`POST /accesstoken/get`, Checkout).
     ClientHeaders,
-    /// `Authorization: Basic` of the client id and secret (`POST /miami/v1/token`).
+    /// `Authorization: Basic` of the client id and secret (`POST /miami/v1/token`; OAuth's
+    /// `client_secret_basic`, as Login's token endpoint takes it). A client whose context says
+    /// [`ClientAuth::Post`](crate::ClientAuth::Post) sends them in the form body instead.
     Basic,
+    /// `Authorization: Bearer <access token>` with a token the caller gave the client
+    /// ([`Context::with_user_token`](crate::Context::with_user_token)), such as a user's access
+    /// token from a login, and `Ocp-Apim-Subscription-Key` (Userinfo). A client without one
+    /// refuses the call before anything is sent.
+    UserToken,
     /// No credentials.
     None,
 }

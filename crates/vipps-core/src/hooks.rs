@@ -19,7 +19,7 @@ use tracing::{field, Instrument};
 
 use crate::api::{Auth, ManagedHeader, OperationDescriptor};
 use crate::config::{IdempotencyKey, RetryPolicy};
-use crate::context::Context;
+use crate::context::{ClientAuth, Context};
 use crate::error::Error;
 use crate::exchange::{
     exchange, problem_of, retry_wait, retryable_status, Deadline,
@@ -74,8 +74,22 @@ async fn prepare(
             );
             None
         }
-        Auth::Basic => {
-            headers.insert(AUTHORIZATION, runtime.basic_header().clone());
+        Auth::Basic => match ctx.client_auth() {
+            ClientAuth::Basic => {
+                headers.insert(AUTHORIZATION, runtime.basic_header().clone());
+                None
+            }
+            ClientAuth::Post => {
+                add_client_to_form(request, runtime)?;
+                None
+            }
+        },
+        Auth::UserToken => {
+            let bearer = ctx.user_token_header().ok_or_else(|| {
+                Error::invalid_input("this operation needs the user's access token: make the client with a user token")
+            })?;
+            headers.insert(AUTHORIZATION, bearer.clone());
+            headers.insert(SUBSCRIPTION_KEY.clone(), runtime.subscription_key_header().clone());
             None
         }
         Auth::None => None,
@@ -107,6 +121,31 @@ async fn prepare(
         headers.insert(name.clone(), value.clone());
     }
     Ok(token)
+}
+
+/// `client_secret_post`: appends `client_id` and `client_secret` to a form body. Anything but a
+/// form body in memory is refused, so the secret never goes where the server does not read it.
+fn add_client_to_form(request: &mut reqwest::Request, runtime: &crate::Runtime) -> Result<(), Error> {
+    let is_form = request
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let body = request.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec);
+    let (true, Some(mut body)) = (is_form, body) else {
+        return Err(Error::invalid_input("client_secret_post needs a form body (application/x-www-form-urlencoded)"));
+    };
+    let field = |v: &HeaderValue| v.to_str().map(str::to_owned).map_err(|_| Error::invalid_input("the client credentials are not ASCII"));
+    let pairs = [("client_id", field(runtime.client_id_header())?), ("client_secret", field(runtime.client_secret_header())?)];
+    let extra = serde_urlencoded::to_string(pairs).map_err(|_| Error::invalid_input("the client credentials do not form-encode"))?;
+    if !body.is_empty() {
+        body.push(b'&');
+    }
+    body.extend_from_slice(extra.as_bytes());
+    let length = HeaderValue::from(body.len());
+    *request.body_mut() = Some(body.into());
+    request.headers_mut().insert(reqwest::header::CONTENT_LENGTH, length);
+    Ok(())
 }
 
 /// The cached token, or one fetched (or waited for) within the call's deadline.
@@ -684,6 +723,78 @@ mod tests {
         // Named `psp` but declaring no `Psp-Id`: none is sent.
         let plain = prepared(&PLAIN, "basic_op").await;
         assert!(!plain.contains_key(&PSP_ID));
+    }
+
+    /// `UserToken` sends the context's user token (and the subscription key), never the
+    /// runtime's credentials, and refuses without one; `ClientAuth::Post` moves the client id
+    /// and secret of a `Basic` operation into its form body, and refuses any other body.
+    #[tokio::test]
+    async fn user_tokens_and_client_secret_post() {
+        use crate::api::{ApiDescriptor, Environments, OperationDescriptor, OperationStatus};
+        const fn op(method_name: &'static str, auth: Auth) -> OperationDescriptor {
+            OperationDescriptor {
+                method_name,
+                operation_id: method_name,
+                http_method: "POST",
+                path: "/",
+                status: OperationStatus::Current,
+                idempotency_key: false,
+                auth,
+            }
+        }
+        static API: ApiDescriptor = ApiDescriptor {
+            name: "oidc",
+            title: "t",
+            version: "1",
+            auth: Auth::UserToken,
+            headers: &[],
+            environments: Environments::ALL,
+            operations: &[op("token", Auth::Basic), op("userinfo", Auth::UserToken)],
+        };
+        let runtime = crate::Runtime::builder()
+            .client_id("id-1")
+            .client_secret("secret &=1")
+            .subscription_key("sub-1")
+            .base_url("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let request = |body: Option<(&str, &str)>| {
+            let mut r = reqwest::Request::new(Method::POST, "http://127.0.0.1:1/".parse().unwrap());
+            if let Some((content_type, text)) = body {
+                r.headers_mut().insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+                *r.body_mut() = Some(text.to_owned().into());
+            }
+            r
+        };
+        let prepare_with = |ctx: Context, mut r: reqwest::Request, operation: &'static str| async move {
+            prepare(&ctx, &mut r, ctx.api().operation(operation), &Deadline::new(None)).await.map(|_| r)
+        };
+        // No user token: refused, before anything else happens.
+        let e = prepare_with(Context::new(runtime.clone(), &API), request(None), "userinfo").await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        let ctx = Context::new(runtime.clone(), &API).with_user_token("user-tok").unwrap();
+        assert!(!format!("{ctx:?}").contains("user-tok"));
+        let sent = prepare_with(ctx.clone(), request(None), "userinfo").await.unwrap();
+        assert_eq!(sent.headers()[AUTHORIZATION], "Bearer user-tok");
+        assert!(sent.headers()[AUTHORIZATION].is_sensitive());
+        assert_eq!(sent.headers()[&SUBSCRIPTION_KEY], "sub-1");
+        assert!(Context::new(runtime.clone(), &API).with_user_token("a\r\nb").is_err());
+        assert!(Context::new(runtime.clone(), &API).with_user_token("").is_err());
+        // Basic by default; Post puts the credentials in the form, form-encoded.
+        let basic = prepare_with(ctx.clone(), request(Some(("application/x-www-form-urlencoded", "grant_type=x"))), "token").await.unwrap();
+        assert!(basic.headers()[AUTHORIZATION].to_str().unwrap().starts_with("Basic "));
+        let post = ctx.clone().with_client_auth(ClientAuth::Post);
+        let form = "grant_type=authorization_code&code=c";
+        let sent = prepare_with(post.clone(), request(Some(("application/x-www-form-urlencoded", form))), "token").await.unwrap();
+        assert!(!sent.headers().contains_key(AUTHORIZATION));
+        let body = sent.body().and_then(|b| b.as_bytes()).unwrap();
+        assert_eq!(body, b"grant_type=authorization_code&code=c&client_id=id-1&client_secret=secret+%26%3D1");
+        assert_eq!(sent.headers()[reqwest::header::CONTENT_LENGTH], body.len().to_string().as_str());
+        // A JSON body or none: refused rather than sending the secret where it is not read.
+        for body in [Some(("application/json", "{}")), None] {
+            let e = prepare_with(post.clone(), request(body), "token").await.unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        }
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ pub mod webhooks;
 
 pub use api::{ApiDescriptor, Auth, Environments, ManagedHeader, OperationDescriptor, OperationStatus};
 pub use config::{Environment, IdempotencyKey, MerchantSerialNumber, RetryPolicy, SystemInfo, Timeouts, TokenEndpoint};
-pub use context::Context;
+pub use context::{ClientAuth, Context};
 pub use error::{Error, Limit, TransportKind};
 pub use problem::Problem;
 pub use runtime::{Runtime, RuntimeBuilder, DEFAULT_MAX_RESPONSE_SIZE};

@@ -178,6 +178,12 @@ impl Runtime {
         &self.inner.tokens
     }
 
+    /// The client id. Not a secret in OAuth terms (it is in every authorization URL and is the
+    /// audience of Login's ID tokens), but kept out of `Debug` all the same.
+    pub fn client_id(&self) -> &str {
+        self.inner.headers.client_id.to_str().unwrap_or_default()
+    }
+
     /// `client_id`, ready to send (sensitive).
     pub(crate) fn client_id_header(&self) -> &HeaderValue {
         &self.inner.headers.client_id

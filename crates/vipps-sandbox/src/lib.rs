@@ -24,10 +24,11 @@
 //! payment and callback QR codes, with real images served without credentials); the Report API
 //! ([`report`]: ledgers built from the ePayment and Recurring captures and refunds, with a fixed
 //! fee, paged by cursor); Checkout v3 (sessions, a landing page to approve or reject, the
-//! callback, an ePayment payment per session: [`checkout`]). Every API call must carry a token
-//! the sandbox issued and the subscription key; request bodies are read into the generated
-//! types, so a body that breaks the spec is a `400 application/problem+json` naming the field,
-//! and nothing changes.
+//! callback, an ePayment payment per session: [`checkout`]); Login (OpenID Connect discovery,
+//! JWKS, a landing page, the token endpoint with PKCE, CIBA; [`login`]) and Userinfo
+//! ([`userinfo`]). Every other API call must carry a token the sandbox issued and the
+//! subscription key; request bodies are read into the generated types, so a body that breaks the
+//! spec is a `400 application/problem+json` naming the field, and nothing changes.
 //!
 //! Test controls: [`Sandbox::fail_next`], [`Sandbox::set_latency`],
 //! [`Sandbox::expire_tokens`], [`Sandbox::advance_clock`], also reachable over HTTP under
@@ -54,6 +55,7 @@ pub mod delivery;
 pub mod epayment;
 pub mod extract;
 pub mod landing;
+pub mod login;
 pub mod management;
 mod middleware;
 pub mod order_management;
@@ -63,6 +65,7 @@ pub mod qr;
 pub mod recurring;
 pub mod report;
 pub mod state;
+pub mod userinfo;
 pub mod webhooks;
 
 pub use middleware::MAX_BODY_BYTES;
@@ -218,6 +221,8 @@ fn router(state: AppState) -> Router {
         .merge(qr::routes())
         .merge(report::routes())
         .merge(checkout::routes())
+        .merge(login::routes())
+        .merge(userinfo::routes())
         .merge(control::routes())
         .fallback(|| async { problem::ApiError::not_found("no such endpoint in the sandbox") })
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
@@ -280,6 +285,17 @@ impl Sandbox {
     pub fn advance_clock(&self, by: Duration) -> Result<(), state::ClockError> {
         let step = chrono::Duration::from_std(by).map_err(|_| state::ClockError("the step is too large"))?;
         self.state.advance_clock(step).map(|_| ())
+    }
+
+    /// The user approves the pending CIBA (merchant-initiated login) request `auth_req_id`;
+    /// false if no request by that id is pending. See [`login`].
+    pub fn approve_ciba(&self, auth_req_id: &str) -> bool {
+        lock(&self.state.login).answer_ciba(auth_req_id, true)
+    }
+
+    /// The user declines the pending CIBA request `auth_req_id`; false if none is pending.
+    pub fn deny_ciba(&self, auth_req_id: &str) -> bool {
+        lock(&self.state.login).answer_ciba(auth_req_id, false)
     }
 
     /// How many requests the sandbox has handled.

@@ -125,8 +125,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// the customer's, needs nothing (nor is it failed by injected faults).
 pub(crate) async fn credentials(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
+    // Login and Userinfo's user-token endpoint check their own credentials (client
+    // authentication, or the user's token).
+    let own = crate::login::is_own_auth_path(path) || path == crate::userinfo::USER_PATH;
     let public = is_control_path(path) || is_token_path(path) || crate::landing::is_landing_path(path);
-    if public || crate::qr::is_public_path(path) || path == crate::checkout::LANDING_PATH {
+    if public || crate::qr::is_public_path(path) || path == crate::checkout::LANDING_PATH || own {
         return next.run(request).await;
     }
     // Checkout authenticates with the client headers instead of a token.

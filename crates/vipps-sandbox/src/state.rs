@@ -355,6 +355,8 @@ pub struct Shared {
     pub qr: Mutex<qr::Store>,
     /// Checkout sessions and their callback attempts.
     pub checkout: Mutex<checkout::Store>,
+    /// Login: pending logins, codes, CIBA requests and user access tokens.
+    pub login: Mutex<crate::login::Store>,
     /// Events waiting to be delivered to the registered webhooks.
     pub outbox: tokio::sync::mpsc::UnboundedSender<delivery::Outgoing>,
     /// The other end of `outbox`, until the delivery task takes it.
@@ -428,6 +430,7 @@ impl Shared {
             webhooks: Mutex::new(webhooks::Store::default()),
             qr: Mutex::new(qr::Store::default()),
             checkout: Mutex::new(checkout::Store::default()),
+            login: Mutex::new(crate::login::Store::default()),
             outbox,
             outbox_receiver: Mutex::new(Some(outbox_receiver)),
             delivery_log: Mutex::new(Vec::new()),

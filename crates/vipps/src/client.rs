@@ -64,6 +64,18 @@ impl Vipps {
         Ok(Merchant { runtime: self.runtime.clone(), msn: MerchantSerialNumber::new(msn.as_ref())? })
     }
 
+    /// The Userinfo client for one user: `access_token` is the user's (from a login, such as
+    /// [`crate::login::LoginTokens::access_token`]), sent as `Authorization: Bearer` with the
+    /// subscription key to the operations that take it (`userinfo_authorization_code`). It
+    /// is kept out of `Debug`. An empty token, or one that cannot be a header value, is an
+    /// [`Error::InvalidInput`]. `vipps.merchant(msn)?.userinfo_for(..)` does the same for
+    /// another merchant.
+    #[cfg(feature = "userinfo")]
+    pub fn userinfo_for(&self, access_token: &str) -> Result<vipps_userinfo::Client, Error> {
+        let context = Context::new(self.runtime.clone(), &vipps_userinfo::API);
+        Ok(vipps_userinfo::Client::from_context(context.with_user_token(access_token)?))
+    }
+
 }
 
 impl Merchant {
@@ -82,6 +94,13 @@ impl Merchant {
     #[allow(dead_code)]
     pub(crate) fn context(&self, api: &'static vipps_core::ApiDescriptor) -> Context {
         Context::new(self.runtime.clone(), api).with_merchant(self.msn.clone())
+    }
+
+    /// [`Vipps::userinfo_for`] acting for this merchant.
+    #[cfg(feature = "userinfo")]
+    pub fn userinfo_for(&self, access_token: &str) -> Result<vipps_userinfo::Client, Error> {
+        let context = Context::new(self.runtime.clone(), &vipps_userinfo::API).with_merchant(self.msn.clone());
+        Ok(vipps_userinfo::Client::from_context(context.with_user_token(access_token)?))
     }
 
 }

@@ -56,6 +56,16 @@ impl crate::Vipps {
     pub fn checkout(&self) -> vipps_checkout::Client {
         vipps_checkout::Client::from_runtime(self.runtime())
     }
+    ///Generated client for the Vipps MobilePay Login API (OpenID Connect discovery, JWKS, authorize, token, CIBA back-channel authentication) (feature `login`).
+    #[cfg(feature = "login")]
+    pub fn login(&self) -> vipps_login::Client {
+        vipps_login::Client::from_runtime(self.runtime())
+    }
+    ///Generated client for the Vipps MobilePay Userinfo API (the consented profile of a user, with the user's access token) (feature `userinfo`).
+    #[cfg(feature = "userinfo")]
+    pub fn userinfo(&self) -> vipps_userinfo::Client {
+        vipps_userinfo::Client::from_runtime(self.runtime())
+    }
 }
 impl crate::Merchant {
     ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token) (feature `accesstoken`).
@@ -112,6 +122,16 @@ impl crate::Merchant {
     #[cfg(feature = "checkout")]
     pub fn checkout(&self) -> vipps_checkout::Client {
         vipps_checkout::Client::from_context(self.context(&vipps_checkout::API))
+    }
+    ///Generated client for the Vipps MobilePay Login API (OpenID Connect discovery, JWKS, authorize, token, CIBA back-channel authentication) (feature `login`).
+    #[cfg(feature = "login")]
+    pub fn login(&self) -> vipps_login::Client {
+        vipps_login::Client::from_context(self.context(&vipps_login::API))
+    }
+    ///Generated client for the Vipps MobilePay Userinfo API (the consented profile of a user, with the user's access token) (feature `userinfo`).
+    #[cfg(feature = "userinfo")]
+    pub fn userinfo(&self) -> vipps_userinfo::Client {
+        vipps_userinfo::Client::from_context(self.context(&vipps_userinfo::API))
     }
 }
 ///Generated client for the Vipps MobilePay Access Token API (POST /accesstoken/get and POST /miami/v1/token): its `Client` (also from `Vipps::access_token()`), request and response `types`, operation `builder`s and `API` descriptor.
@@ -180,4 +200,17 @@ pub mod checkout {
     pub use vipps_checkout::{builder, types, ByteStream, Client, ResponseValue, API};
     pub use vipps_core::Error;
     pub use crate::helpers::checkout::*;
+}
+///Generated client for the Vipps MobilePay Login API (OpenID Connect discovery, JWKS, authorize, token, CIBA back-channel authentication): its `Client` (also from `Vipps::login()`), request and response `types`, operation `builder`s and `API` descriptor, with the SDK's helpers for it.
+#[cfg(feature = "login")]
+pub mod login {
+    pub use vipps_login::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
+    pub use crate::helpers::login::*;
+}
+///Generated client for the Vipps MobilePay Userinfo API (the consented profile of a user, with the user's access token): its `Client` (also from `Vipps::userinfo()`), request and response `types`, operation `builder`s and `API` descriptor.
+#[cfg(feature = "userinfo")]
+pub mod userinfo {
+    pub use vipps_userinfo::{builder, types, ByteStream, Client, ResponseValue, API};
+    pub use vipps_core::Error;
 }

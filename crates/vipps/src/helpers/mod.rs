@@ -12,3 +12,5 @@ pub mod qr;
 pub mod report;
 #[cfg(feature = "checkout")]
 pub mod checkout;
+#[cfg(feature = "login")]
+pub mod login;
