@@ -28,6 +28,8 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// How long chromedriver may take to start a Chromium session: a first start on a loaded
 /// 2-core machine once took more than 30 s in a CI run.
 const START_PATIENCE: Duration = Duration::from_secs(120);
+/// How long one whole browser case may take.
+const CASE_LIMIT: Duration = Duration::from_secs(300);
 
 /// One browser at a time: the three cases would otherwise start three Chromiums at once.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -235,8 +237,18 @@ async fn text(browser: &Client, id: &str) -> String {
     browser.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("no #{id} on the page: {e}")).text().await.unwrap()
 }
 
-async fn payment_case(decision: &str, reference: &str) -> (vipps_epayment::types::State, Vec<String>, Vec<Event>) {
+/// One browser case, run alone (one Chromium at a time) and within [`CASE_LIMIT`]: a stuck
+/// chromedriver fails the test instead of hanging it.
+async fn bounded<T>(case: impl std::future::Future<Output = T>) -> T {
     let _one = ONE_BROWSER.lock().await;
+    tokio::time::timeout(CASE_LIMIT, case).await.expect("the browser case finished within its limit")
+}
+
+async fn payment_case(decision: &str, reference: &str) -> (vipps_epayment::types::State, Vec<String>, Vec<Event>) {
+    bounded(payment_case_unbounded(decision, reference)).await
+}
+
+async fn payment_case_unbounded(decision: &str, reference: &str) -> (vipps_epayment::types::State, Vec<String>, Vec<Event>) {
     let sandbox = Sandbox::start().await.unwrap();
     let vipps = support::client(&sandbox);
     let (shop, visits) = merchant_site().await;
@@ -291,7 +303,10 @@ async fn rejecting_a_payment_in_chromium_aborts_it_and_returns_to_the_shop() {
 
 #[tokio::test]
 async fn accepting_an_agreement_in_chromium_activates_it_and_returns_to_the_shop() {
-    let _one = ONE_BROWSER.lock().await;
+    bounded(agreement_case()).await;
+}
+
+async fn agreement_case() {
     let sandbox = Sandbox::start().await.unwrap();
     let vipps = support::client(&sandbox);
     let (shop, visits) = merchant_site().await;

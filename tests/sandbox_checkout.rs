@@ -341,6 +341,8 @@ async fn bad_sessions_are_refused_naming_the_field_and_create_nothing() {
     let cases = [
         ("/transaction/amount/currency", serde_json::json!("USD"), "transaction.amount.currency"),
         ("/transaction/amount/value", serde_json::json!(0), "transaction.amount.value"),
+        // More than an ePayment payment can hold (it would be stored and unreadable).
+        ("/transaction/amount/value", serde_json::json!(65_000_001), "transaction.amount.value"),
         ("/merchantInfo/callbackUrl", serde_json::json!("not a url"), "merchantInfo.callbackUrl"),
         ("/merchantInfo/returnUrl", serde_json::json!("https://shop.example.com/ø"), "merchantInfo.returnUrl"),
         ("/merchantInfo/callbackAuthorizationToken", serde_json::json!("line\nbreak"), "merchantInfo.callbackAuthorizationToken"),
@@ -438,21 +440,39 @@ async fn waiting_for_a_session_state_polls_until_it_is_reached_or_the_deadline_p
     let checkout = vipps.checkout();
     let created = checkout.create_session().body(request("order-wait-1", CLOSED_PORT, 1000, "A mug")).send().await.unwrap().into_inner();
 
-    // Nobody opens it: polled at 0, 2, 4, 6, 8 and 10 s, then a typed timeout.
+    // Nobody opens it: polled at 0, 2, 4, 6, 8 and 10 s, then a typed timeout at 11 s exactly.
     let before = sandbox.calls();
     let started = tokio::time::Instant::now();
     let err = vipps::checkout::wait_for_session_state(
         &checkout,
         "order-wait-1",
         &[ExternalSessionState::PaymentSuccessful],
-        Duration::from_secs(10),
+        Duration::from_secs(11),
         Duration::from_secs(2),
     )
     .await
     .unwrap_err();
     assert!(matches!(err, vipps::Error::Timeout { limit: vipps_core::Limit::Wait, .. }), "{err:?}");
     assert_eq!(sandbox.calls() - before, 6);
-    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(started.elapsed(), Duration::from_secs(11));
+    // Nothing to wait for, or no pause between polls: refused before anything is sent.
+    let before = sandbox.calls();
+    for (targets, interval) in [(&[][..], Duration::from_secs(2)), (&[ExternalSessionState::PaymentSuccessful][..], Duration::ZERO)] {
+        let err = vipps::checkout::wait_for_session_state(&checkout, "order-wait-1", targets, Duration::from_secs(5), interval)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, vipps::Error::InvalidInput { .. }), "{err:?}");
+    }
+    assert_eq!(sandbox.calls(), before);
+    // A far deadline does not overflow.
+    let far = vipps::checkout::wait_for_session_state(
+        &checkout,
+        "order-wait-1",
+        &[ExternalSessionState::SessionCreated],
+        Duration::MAX,
+        Duration::MAX,
+    );
+    assert_eq!(far.await.unwrap().session_state, ExternalSessionState::SessionCreated);
 
     // The customer approves 3 s into the next wait: the wait ends at the first poll after that.
     let (base, token) = (sandbox.base_url().to_owned(), created.token.clone());
@@ -475,6 +495,20 @@ async fn waiting_for_a_session_state_polls_until_it_is_reached_or_the_deadline_p
     .unwrap();
     assert_eq!(session.session_state, ExternalSessionState::PaymentSuccessful);
     assert_eq!(started.elapsed(), Duration::from_secs(4));
+
+    // A session that ended otherwise will not change again: FinalState at the first poll.
+    let started = tokio::time::Instant::now();
+    let err = vipps::checkout::wait_for_session_state(
+        &checkout,
+        "order-wait-1",
+        &[ExternalSessionState::PaymentTerminated],
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&err, vipps::Error::FinalState { state, .. } if state == "PaymentSuccessful"), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::ZERO);
 }
 
 /// Many opens of one session (at once, on several worker threads) make one payment and every

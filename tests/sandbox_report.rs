@@ -258,13 +258,20 @@ async fn a_bad_date_is_refused_before_sending() {
 
 /// A Report API that answers `page` to every ledger-date request, behind a token endpoint.
 async fn hostile(page: serde_json::Value) -> Vipps {
+    hostile_pages(vec![page]).await
+}
+
+/// A server that answers every page request with the next of `pages`, round and round.
+async fn hostile_pages(pages: Vec<serde_json::Value>) -> Vipps {
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let app = axum::Router::new()
         .route(
             "/accesstoken/get",
             axum::routing::post(|| async { axum::Json(json!({"access_token": "t", "expires_in": "3600", "token_type": "Bearer"})) }),
         )
         .fallback(move || {
-            let page = page.clone();
+            let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let page = pages[n % pages.len()].clone();
             async move { axum::Json(page) }
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -305,7 +312,16 @@ async fn a_cursor_that_would_loop_is_an_error_not_a_hang() {
     let vipps = hostile(json!({"hasMore": true, "cursor": "abc", "items": [item]})).await;
     let (n, err) = first_error(entries(&vipps.report(), "1", Topic::Funds, "2026-01-01")).await;
     assert_eq!(n, 2, "the first page and the one fetched with its cursor");
-    assert!(matches!(&err, vipps::Error::MalformedResponse { message, .. } if message.contains("cursor it was fetched with")), "{err:?}");
+    assert!(matches!(&err, vipps::Error::MalformedResponse { message, .. } if message.contains("already followed")), "{err:?}");
+    // Cursors that go round (a, b, a, ...): refused when one comes back, not followed forever.
+    let vipps = hostile_pages(vec![
+        json!({"hasMore": true, "cursor": "a", "items": [item]}),
+        json!({"hasMore": true, "cursor": "b", "items": [item]}),
+    ])
+    .await;
+    let (n, err) = first_error(entries(&vipps.report(), "1", Topic::Funds, "2026-01-01")).await;
+    assert_eq!(n, 3, "pages at the start, a and b; the third gives a again");
+    assert!(matches!(&err, vipps::Error::MalformedResponse { message, .. } if message.contains("already followed")), "{err:?}");
     // A feed that never reaches its end and gives back the same cursor: refused, not followed.
     let vipps = hostile(json!({"tryLater": false, "cursor": "abc", "items": [item]})).await;
     let report = vipps.report();

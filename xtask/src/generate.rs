@@ -629,7 +629,10 @@ pub fn return_sdk_errors(file: &mut syn::File) -> Result<(), String> {
 /// with, which a `{:?}` in a log line would otherwise print). `token` is a payment's or a
 /// Checkout session's bearer token, `callback_authorization_token` the secret a Checkout
 /// callback is authorized with, `api_key` and `password` the carrier credentials a Checkout
-/// session passes on (Porterbuddy, Helthjem), `code_verifier` a Login PKCE verifier.
+/// session passes on (Porterbuddy, Helthjem), `code_verifier` a Login PKCE verifier,
+/// `auth_req_id` the handle a CIBA login's tokens are fetched with. In an OAuth token request
+/// (a struct with a `grant_type`), `code`, the authorization code, is one too (see
+/// [`OAUTH_SECRET_FIELDS`]); elsewhere `code` is an error code and stays visible.
 pub const SECRET_FIELDS: &[&str] = &[
     "access_token",
     "client_secret",
@@ -641,7 +644,11 @@ pub const SECRET_FIELDS: &[&str] = &[
     "api_key",
     "password",
     "code_verifier",
+    "auth_req_id",
 ];
+
+/// Fields that are secrets in a struct that also has a `grant_type` (an OAuth token request).
+pub const OAUTH_SECRET_FIELDS: &[&str] = &["code"];
 
 /// Replaces the derived `Debug` of every generated struct with a field named in
 /// [`SECRET_FIELDS`] by one that hides those fields' values.
@@ -659,10 +666,13 @@ pub fn redact_secrets(file: &mut syn::File) {
                     let syn::Fields::Named(fields) = &st.fields else {
                         continue;
                     };
+                    let named = |f: &syn::Field, n: &str| f.ident.as_ref().is_some_and(|i| i == n);
+                    let oauth = fields.named.iter().any(|f| named(f, "grant_type"));
                     let secret = |f: &syn::Field| {
-                        f.ident
-                            .as_ref()
-                            .is_some_and(|i| SECRET_FIELDS.contains(&i.to_string().as_str()))
+                        f.ident.as_ref().is_some_and(|i| {
+                            let i = i.to_string();
+                            SECRET_FIELDS.contains(&i.as_str()) || (oauth && OAUTH_SECRET_FIELDS.contains(&i.as_str()))
+                        })
                     };
                     if !fields.named.iter().any(secret) {
                         continue;

@@ -135,6 +135,17 @@ fn add_client_to_form(request: &mut reqwest::Request, runtime: &crate::Runtime) 
     let (true, Some(mut body)) = (is_form, body) else {
         return Err(Error::invalid_input("client_secret_post needs a form body (application/x-www-form-urlencoded)"));
     };
+    // The runtime's credentials are the ones sent: a body that names a client itself would send
+    // two (which servers refuse, or read either of).
+    if serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .map_err(|_| Error::invalid_input("the form body does not decode"))?
+        .iter()
+        .any(|(k, _)| k == "client_id" || k == "client_secret")
+    {
+        return Err(Error::invalid_input(
+            "with client_secret_post the runtime sends client_id and client_secret; leave them out of the body",
+        ));
+    }
     let field = |v: &HeaderValue| v.to_str().map(str::to_owned).map_err(|_| Error::invalid_input("the client credentials are not ASCII"));
     let pairs = [("client_id", field(runtime.client_id_header())?), ("client_secret", field(runtime.client_secret_header())?)];
     let extra = serde_urlencoded::to_string(pairs).map_err(|_| Error::invalid_input("the client credentials do not form-encode"))?;
@@ -790,6 +801,10 @@ mod tests {
         let body = sent.body().and_then(|b| b.as_bytes()).unwrap();
         assert_eq!(body, b"grant_type=authorization_code&code=c&client_id=id-1&client_secret=secret+%26%3D1");
         assert_eq!(sent.headers()[reqwest::header::CONTENT_LENGTH], body.len().to_string().as_str());
+        // A form that names a client itself: refused rather than sending two.
+        let named = "grant_type=authorization_code&code=c&client_id=other";
+        let e = prepare_with(post.clone(), request(Some(("application/x-www-form-urlencoded", named))), "token").await.unwrap_err();
+        assert!(matches!(&e, Error::InvalidInput { message } if message.contains("leave them out")), "{e:?}");
         // A JSON body or none: refused rather than sending the secret where it is not read.
         for body in [Some(("application/json", "{}")), None] {
             let e = prepare_with(post.clone(), request(body), "token").await.unwrap_err();

@@ -99,7 +99,7 @@ pub mod types {
         }
     }
     ///The acknowledgement of a back-channel authentication request.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct BackchannelAuthenticationResponse {
         ///Names the request when polling the token endpoint.
         pub auth_req_id: ::std::string::String,
@@ -549,7 +549,7 @@ Be extra careful with trailing slashes and URL-encoded entities.*/
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct BackchannelAuthenticationResponse {
             auth_req_id: ::std::result::Result<
                 ::std::string::String,
@@ -2098,6 +2098,15 @@ Be extra careful with trailing slashes and URL-encoded entities.*/
                 }
             }
         }
+        impl ::std::fmt::Debug for BackchannelAuthenticationResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("BackchannelAuthenticationResponse")
+                    .field("auth_req_id", &"[REDACTED]")
+                    .field("expires_in", &self.expires_in)
+                    .field("interval", &self.interval)
+                    .finish()
+            }
+        }
         impl ::std::fmt::Debug for OauthTokenResponse {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct("OauthTokenResponse")
@@ -2113,10 +2122,10 @@ Be extra careful with trailing slashes and URL-encoded entities.*/
         impl ::std::fmt::Debug for TokenBody {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct("TokenBody")
-                    .field("auth_req_id", &self.auth_req_id)
+                    .field("auth_req_id", &"[REDACTED]")
                     .field("client_id", &self.client_id)
                     .field("client_secret", &"[REDACTED]")
-                    .field("code", &self.code)
+                    .field("code", &"[REDACTED]")
                     .field("code_verifier", &"[REDACTED]")
                     .field("grant_type", &self.grant_type)
                     .field("redirect_uri", &self.redirect_uri)
@@ -2156,6 +2165,15 @@ Be extra careful with trailing slashes and URL-encoded entities.*/
             }
         }
     }
+    impl ::std::fmt::Debug for BackchannelAuthenticationResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("BackchannelAuthenticationResponse")
+                .field("auth_req_id", &"[REDACTED]")
+                .field("expires_in", &self.expires_in)
+                .field("interval", &self.interval)
+                .finish()
+        }
+    }
     impl ::std::fmt::Debug for OauthTokenResponse {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.debug_struct("OauthTokenResponse")
@@ -2171,10 +2189,10 @@ Be extra careful with trailing slashes and URL-encoded entities.*/
     impl ::std::fmt::Debug for TokenBody {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.debug_struct("TokenBody")
-                .field("auth_req_id", &self.auth_req_id)
+                .field("auth_req_id", &"[REDACTED]")
                 .field("client_id", &self.client_id)
                 .field("client_secret", &"[REDACTED]")
-                .field("code", &self.code)
+                .field("code", &"[REDACTED]")
                 .field("code_verifier", &"[REDACTED]")
                 .field("grant_type", &self.grant_type)
                 .field("redirect_uri", &self.redirect_uri)

@@ -182,12 +182,15 @@ fn check_create(body: &InitiateSessionRequest) -> ApiResult<()> {
         return Err(ApiError::invalid("merchantInfo.callbackAuthorizationToken", "must be non-empty visible ASCII"));
     }
     let amount = &body.transaction.amount;
-    if amount.value < 1 {
+    if amount.value == 0 {
         return Err(ApiError::invalid("transaction.amount.value", "must be a positive amount in minor units"));
     }
     epayment_amount(amount)?;
     Ok(())
 }
+
+/// The largest ePayment amount, in minor units (the ePayment document's `maximum`).
+const EPAYMENT_MAX_AMOUNT: u64 = 65_000_000;
 
 /// The ePayment amount of a Checkout amount; a 400 naming the currency when ePayment has no such one.
 fn epayment_amount(amount: &Amount) -> ApiResult<vipps_epayment::types::Amount> {
@@ -195,10 +198,15 @@ fn epayment_amount(amount: &Amount) -> ApiResult<vipps_epayment::types::Amount> 
         .ok()
         .filter(|c| !matches!(c, vipps_epayment::types::Currency::Unknown(_)))
         .ok_or_else(|| ApiError::invalid("transaction.amount.currency", "must be one of NOK, DKK and EUR"))?;
-    // `try_into` rather than `from`, so that this reads the same whether the generated amounts are
-    // signed or unsigned.
-    #[allow(clippy::unnecessary_fallible_conversions)]
-    let value = amount.value.try_into().map_err(|_| ApiError::invalid("transaction.amount.value", "out of range"))?;
+    // The session's payment is an ePayment payment, whose amount is at most 65,000,000 minor
+    // units: a larger one would be stored and then fail every read of the payment.
+    let value = u64::from(amount.value);
+    if value > EPAYMENT_MAX_AMOUNT {
+        return Err(ApiError::invalid(
+            "transaction.amount.value",
+            format!("must be at most {EPAYMENT_MAX_AMOUNT} minor units (the ePayment payment it makes)"),
+        ));
+    }
     Ok(vipps_epayment::types::Amount { currency, value })
 }
 

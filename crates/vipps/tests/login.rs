@@ -80,10 +80,11 @@ async fn the_redirect_flow_logs_in_and_userinfo_has_the_consented_claims() {
     assert_eq!(query["state"].len(), 43, "32 random bytes");
     let again = provider.authorize(callback, &["name"]).unwrap();
     assert_ne!(again.pending.state(), request.pending.state(), "fresh randomness per login");
-    // None of the secrets of a pending login shows in its Debug.
-    let shown = format!("{:?}", request.pending);
-    for secret in [&query["state"], &query["nonce"]] {
-        assert!(!shown.contains(secret.as_str()), "{shown}");
+    // None of the secrets of a pending login shows in its Debug, nor in the request's.
+    for shown in [format!("{:?}", request.pending), format!("{request:?}")] {
+        for secret in [&query["state"], &query["nonce"]] {
+            assert!(!shown.contains(secret.as_str()), "{shown}");
+        }
     }
 
     let returned = follow(&sandbox, &request.url, "approve", callback).await;
@@ -93,6 +94,24 @@ async fn the_redirect_flow_logs_in_and_userinfo_has_the_consented_claims() {
     assert_eq!(tokens.scope.as_deref(), Some("openid name email"));
     let shown = format!("{tokens:?}");
     assert!(!shown.contains(tokens.access_token()) && !shown.contains(tokens.id_token()), "{shown}");
+    assert!(!shown.contains(query["nonce"].as_str()), "the claims hide the nonce: {shown}");
+    // The generated token request and CIBA answer hide the code and the CIBA handle.
+    let query_of_return = returned.rsplit('?').next().unwrap_or_default();
+    let code = url::form_urlencoded::parse(query_of_return.as_bytes()).find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let body = vipps::login::types::TokenBody {
+        auth_req_id: Some("ciba-handle-1234".into()),
+        client_id: None,
+        client_secret: None,
+        code: Some(code.clone()),
+        code_verifier: None,
+        grant_type: "authorization_code".into(),
+        redirect_uri: None,
+    };
+    let shown = format!("{body:?}");
+    assert!(!shown.contains(&code) && !shown.contains("ciba-handle-1234"), "{shown}");
+    let ack: vipps::login::types::BackchannelAuthenticationResponse =
+        serde_json::from_value(serde_json::json!({"auth_req_id": "ciba-handle-1234", "expires_in": 600})).unwrap();
+    assert!(!format!("{ack:?}").contains("ciba-handle-1234"));
 
     let info = vipps.userinfo_for(tokens.access_token()).unwrap().userinfo_authorization_code().send().await.unwrap().into_inner();
     assert_eq!(info.sub.as_deref(), Some(TEST_USER_SUB));

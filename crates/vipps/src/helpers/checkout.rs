@@ -67,9 +67,12 @@ pub fn is_final(state: &ExternalSessionState) -> bool {
 }
 
 /// Polls a session every `interval` until its state is one of `targets`, and returns it; an
-/// [`Error::Timeout`] with [`Limit::Wait`](vipps_core::Limit::Wait) when `deadline` passes first.
-/// Pass `&[PaymentSuccessful, PaymentTerminated, SessionExpired]` to wait for the end, whatever
-/// it is (the guide recommends polling beside the callback, which is not guaranteed).
+/// [`Error::Timeout`] with [`Limit::Wait`](vipps_core::Limit::Wait) when `deadline` passes first
+/// (a read in flight included), and [`Error::FinalState`] at once when the session ended in a
+/// state that is not a target (it will not change again). Pass `&[PaymentSuccessful,
+/// PaymentTerminated, SessionExpired]` to wait for the end, whatever it is (the guide
+/// recommends polling beside the callback, which is not guaranteed). No targets or a zero
+/// `interval` is [`Error::InvalidInput`], before anything is sent.
 pub async fn wait_for_session_state(
     client: &Client,
     reference: &str,
@@ -77,17 +80,36 @@ pub async fn wait_for_session_state(
     deadline: Duration,
     interval: Duration,
 ) -> Result<SessionResponse, Error> {
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        let session = client.get_session().reference(reference).send().await?.into_inner();
-        if targets.contains(&session.session_state) {
-            return Ok(session);
+    if targets.is_empty() {
+        return Err(Error::invalid_input("wait_for_session_state needs at least one state to wait for"));
+    }
+    if interval.is_zero() {
+        return Err(Error::invalid_input("wait_for_session_state needs a polling interval above zero"));
+    }
+    let poll = async {
+        loop {
+            let session = client.get_session().reference(reference).send().await?.into_inner();
+            if targets.contains(&session.session_state) {
+                return Ok(session);
+            }
+            if is_final(&session.session_state) {
+                let wanted: Vec<String> = targets.iter().map(ToString::to_string).collect();
+                return Err(Error::FinalState {
+                    subject: format!("checkout session {reference}"),
+                    state: session.session_state.to_string(),
+                    wanted: wanted.join(", "),
+                });
+            }
+            tokio::time::sleep(interval).await;
         }
-        if tokio::time::Instant::now() + interval > until {
-            tracing::debug!(reference, last_state = %session.session_state, "the session did not reach the state in time");
-            return Err(Error::Timeout { limit: vipps_core::Limit::Wait, after: deadline });
+    };
+    // `timeout` saturates a far deadline, so no `Duration` overflows here.
+    match tokio::time::timeout(deadline, poll).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::debug!(reference, "the session did not reach the state in time");
+            Err(Error::Timeout { limit: vipps_core::Limit::Wait, after: deadline })
         }
-        tokio::time::sleep(interval).await;
     }
 }
 

@@ -174,8 +174,8 @@ fn secs(t: SystemTime) -> i64 {
     }
 }
 
-/// The claims of a validated ID token.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// The claims of a validated ID token. Its `Debug` hides the `nonce` and the `auth_req_id`.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 pub struct IdTokenClaims {
     /// The user's id at this merchant.
     pub sub: String,
@@ -203,6 +203,24 @@ pub struct IdTokenClaims {
     /// Every other claim.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for IdTokenClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("IdTokenClaims")
+            .field("sub", &self.sub)
+            .field("iss", &self.iss)
+            .field("aud", &self.aud)
+            .field("exp", &self.exp)
+            .field("iat", &self.iat)
+            .field("auth_time", &self.auth_time)
+            .field("nonce", &hidden(&self.nonce))
+            .field("auth_req_id", &hidden(&self.auth_req_id))
+            .field("sid", &self.sid)
+            .field("other", &self.other)
+            .finish()
+    }
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -253,12 +271,20 @@ impl PendingLogin {
 }
 
 /// An authorization request: where to send the user, and what to keep until they return.
-#[derive(Debug, Clone)]
+/// Its `Debug` shows the URL without its query, which holds the state and the nonce.
+#[derive(Clone)]
 pub struct AuthorizationRequest {
     /// The authorization endpoint's URL with every parameter.
     pub url: String,
     /// What [`Provider::exchange`] needs when the user comes back.
     pub pending: PendingLogin,
+}
+
+impl std::fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let endpoint = self.url.split('?').next().unwrap_or_default();
+        f.debug_struct("AuthorizationRequest").field("url", &format_args!("{endpoint}?[REDACTED]")).field("pending", &self.pending).finish()
+    }
 }
 
 /// The tokens of a finished login, with the validated ID token's claims.

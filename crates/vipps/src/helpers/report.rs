@@ -7,6 +7,7 @@
 //! more but gives no cursor, an empty one or the cursor it was fetched with (which would
 //! fetch the same page forever) gives its items, then an [`Error::MalformedResponse`].
 
+use std::collections::HashSet;
 use futures::stream::{self, Stream, TryStreamExt};
 use vipps_core::Error;
 use vipps_report::types::{GetReportByDateTopic, GetReportFeedTopic, Ledger, Money, Transaction};
@@ -43,11 +44,11 @@ impl Next {
 }
 
 /// What follows a page that says there is more, refusing a cursor that would loop: absent,
-/// empty or the same as the one just used.
-fn after(cursor: Option<String>, used: Option<&str>) -> Next {
+/// empty, or one this stream already followed (`seen`, which it joins).
+fn after(cursor: Option<String>, seen: &mut HashSet<String>) -> Next {
     match cursor {
         Some(c) if c.is_empty() => Next::Broken(malformed("the page says there is more but its cursor is empty")),
-        Some(c) if Some(c.as_str()) == used => Next::Broken(malformed("the page gave back the cursor it was fetched with")),
+        Some(c) if !seen.insert(c.clone()) => Next::Broken(malformed("the page gave a cursor this stream already followed")),
         Some(c) => Next::Cursor(c),
         None => Next::Broken(malformed("the page says there is more but has no cursor")),
     }
@@ -56,7 +57,7 @@ fn after(cursor: Option<String>, used: Option<&str>) -> Next {
 /// Every ledger the keys give access to (only those settling for `recipient_handle`, such as
 /// `api:123456`, when given), following the list's cursor until it is empty.
 pub fn ledgers<'a>(client: &'a Client, recipient_handle: Option<&'a str>) -> impl Stream<Item = Result<Ledger, Error>> + Send + 'a {
-    stream::try_unfold(Next::Start, move |next| async move {
+    stream::try_unfold((Next::Start, HashSet::new()), move |(next, mut seen)| async move {
         match next {
             Next::Done => return Ok(None),
             Next::Broken(e) => return Err(e),
@@ -73,9 +74,9 @@ pub fn ledgers<'a>(client: &'a Client, recipient_handle: Option<&'a str>) -> imp
         // The list's cursor is empty (or absent) when there are no more ledgers.
         let following = match page.cursor.filter(|c| !c.is_empty()) {
             None => Next::Done,
-            more => after(more, next.cursor()),
+            more => after(more, &mut seen),
         };
-        Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), following)))
+        Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), (following, seen))))
     })
     .try_flatten()
 }
@@ -91,7 +92,7 @@ pub fn entries<'a>(
     topic: Topic,
     ledger_date: &'a str,
 ) -> impl Stream<Item = Result<Transaction, Error>> + Send + 'a {
-    stream::try_unfold(Next::Start, move |next| {
+    stream::try_unfold((Next::Start, HashSet::new()), move |(next, mut seen)| {
         async move {
             match next {
                 Next::Done => return Ok(None),
@@ -103,8 +104,8 @@ pub fn entries<'a>(
                 request = request.cursor(c);
             }
             let page = request.send().await?.into_inner();
-            let following = if page.has_more == Some(true) { after(page.cursor, next.cursor()) } else { Next::Done };
-            Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), following)))
+            let following = if page.has_more == Some(true) { after(page.cursor, &mut seen) } else { Next::Done };
+            Ok::<_, Error>(Some((stream::iter(page.items.into_iter().map(Ok)), (following, seen))))
         }
     })
     .try_flatten()
@@ -135,7 +136,8 @@ pub fn feed<'a>(
         GetReportByDateTopic::Funds => GetReportFeedTopic::Funds,
         GetReportByDateTopic::Fees => GetReportFeedTopic::Fees,
     };
-    stream::try_unfold(Some(cursor), move |next| async move {
+    let seen: HashSet<String> = cursor.iter().cloned().collect();
+    stream::try_unfold((Some(cursor), seen), move |(next, mut seen)| async move {
         let Some(cursor) = next else { return Ok(None) };
         let mut request = client.get_report_feed().ledger_id(ledger_id).topic(topic);
         if let Some(c) = &cursor {
@@ -147,11 +149,11 @@ pub fn feed<'a>(
             Some(c) => c,
             None => return Err(malformed("a feed page has no cursor")),
         };
-        if !at_end && cursor.as_deref() == Some(next_cursor.as_str()) {
-            return Err(malformed("a feed page that is not the last gave back the cursor it was fetched with"));
+        if !at_end && !seen.insert(next_cursor.clone()) {
+            return Err(malformed("a feed page that is not the last gave a cursor this stream already followed"));
         }
         let following = (!at_end).then(|| Some(next_cursor.clone()));
-        Ok::<_, Error>(Some((FeedPage { items: page.items, cursor: next_cursor }, following)))
+        Ok::<_, Error>(Some((FeedPage { items: page.items, cursor: next_cursor }, (following, seen))))
     })
 }
 
