@@ -173,3 +173,11 @@ async fn the_epayment_helpers_run_inside_tokio_spawn() {
     let names: Vec<_> = events.iter().map(|e| e.name.as_ref().unwrap().to_string()).collect();
     assert_eq!(names, ["CREATED", "AUTHORIZED", "CAPTURED", "REFUNDED", "CANCELLED"]);
 }
+
+/// A request type whose fields are all optional is `Default`: a struct literal names only what
+/// it sets, and only that is sent.
+#[test]
+fn an_all_optional_request_is_built_with_default() {
+    let patch = PatchAgreementV3 { status: Some(vipps::recurring::types::PatchAgreementV3Status::Stopped), ..Default::default() };
+    assert_eq!(serde_json::to_value(&patch).unwrap(), serde_json::json!({"status": "STOPPED"}));
+}
