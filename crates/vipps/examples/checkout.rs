@@ -18,30 +18,10 @@ use std::time::Duration;
 
 use vipps::checkout::types::{builder, Amount, ExternalSessionState, PaymentMerchantInfo, SessionResponse};
 use vipps::checkout::{callback_authorized, create_session, wait_for_session_state};
-use vipps::Vipps;
-use vipps_sandbox::Sandbox;
+
+mod shared;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
-
-/// The variables that take the example to the Vipps MobilePay test environment: all or none.
-const CREDENTIALS: [&str; 4] = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_SUBSCRIPTION_KEY", "VIPPS_MERCHANT_SERIAL_NUMBER"];
-
-/// Whether to run against the test environment: yes when every one of [`CREDENTIALS`] is set,
-/// no (the sandbox) when none is, and an error naming the missing ones when only some are.
-fn use_test_environment(is_set: impl Fn(&str) -> bool) -> std::result::Result<bool, String> {
-    let (set, missing): (Vec<&str>, Vec<&str>) = CREDENTIALS.iter().partition(|k| is_set(k));
-    match (set.is_empty(), missing.is_empty()) {
-        (true, _) => Ok(false),
-        (false, true) => Ok(true),
-        (false, false) => Err(format!(
-            "{} set, but not {}: set all of {} to run against the Vipps MobilePay test \
-             environment, or none of them to run offline against the in-process sandbox",
-            set.join(", "),
-            missing.join(", "),
-            CREDENTIALS.join(", "),
-        )),
-    }
-}
 
 /// The callback token the session is created with; the receiver checks the callback against it.
 fn callback_token() -> String {
@@ -91,31 +71,20 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let test_environment = use_test_environment(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))?;
     let token = callback_token();
-    let (vipps, sandbox, callbacks, callback_url) = if test_environment {
-        let vipps = vipps::VippsBuilder::from_env()?.system("vipps-rs-checkout-example", env!("CARGO_PKG_VERSION")).build()?;
+    let test_only = "the Checkout example creates sessions to pay: it runs against the test environment only";
+    let (vipps, sandbox, place) = shared::connect("vipps-rs-checkout-example", test_only).await?;
+    let (callbacks, callback_url) = if sandbox.is_some() {
+        let (url, callbacks) = receiver(token.clone()).await?;
+        (Some(callbacks), url)
+    } else {
         let url = std::env::var("VIPPS_CHECKOUT_CALLBACK_URL")
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "https://example.com/vipps/checkout/callback".into());
-        println!("Running against the Vipps MobilePay test environment.\n");
-        (vipps, None, None, url)
-    } else {
-        let sandbox = Sandbox::start().await?;
-        let c = sandbox.credentials();
-        let vipps = Vipps::builder()
-            .client_id(&c.client_id)
-            .client_secret(&c.client_secret)
-            .subscription_key(&c.subscription_key)
-            .merchant_serial_number(&c.merchant_serial_number)
-            .system("vipps-rs-checkout-example", env!("CARGO_PKG_VERSION"))
-            .base_url(sandbox.base_url())
-            .build()?;
-        let (url, callbacks) = receiver(token.clone()).await?;
-        println!("Running against the in-process sandbox at {} (no VIPPS_* credentials set).\n", sandbox.base_url());
-        (vipps, Some(sandbox), Some(callbacks), url)
+        (None, url)
     };
+    println!("Running against {place}.\n");
     let checkout = vipps.checkout();
 
     // 1. A session for 499 kr, with a new reference; the callback carries `token`.
@@ -190,17 +159,4 @@ async fn run() -> Result<()> {
     }
     println!("\nDone.");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::use_test_environment;
-
-    #[test]
-    fn all_four_credentials_mean_the_test_environment_and_none_the_sandbox() {
-        assert_eq!(use_test_environment(|_| true), Ok(true));
-        assert_eq!(use_test_environment(|_| false), Ok(false));
-        let err = use_test_environment(|k| k == "VIPPS_CLIENT_ID").unwrap_err();
-        assert!(err.starts_with("VIPPS_CLIENT_ID set, but not VIPPS_CLIENT_SECRET, VIPPS_SUBSCRIPTION_KEY, VIPPS_MERCHANT_SERIAL_NUMBER:"), "{err}");
-    }
 }

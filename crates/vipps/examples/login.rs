@@ -17,17 +17,13 @@
 use std::error::Error;
 
 use vipps::login::Provider;
-use vipps::Vipps;
 use vipps_sandbox::Sandbox;
+
+mod shared;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-const CREDENTIALS: [&str; 4] = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_SUBSCRIPTION_KEY", "VIPPS_MERCHANT_SERIAL_NUMBER"];
 const SCOPES: [&str; 4] = ["openid", "name", "email", "phoneNumber"];
-
-fn is_set(key: &str) -> bool {
-    std::env::var_os(key).is_some_and(|v| !v.is_empty())
-}
 
 /// Plays the user at the sandbox: opens the landing page and approves. Returns the query of
 /// the redirect back to the service.
@@ -46,27 +42,9 @@ async fn approve_at_the_sandbox(sandbox: &Sandbox, url: &str) -> Result<String> 
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (set, missing): (Vec<&str>, Vec<&str>) = CREDENTIALS.iter().partition(|k| is_set(k));
-    if !set.is_empty() && !missing.is_empty() {
-        eprintln!("{} set, but not {}: set all four for the test environment, or none for the sandbox", set.join(", "), missing.join(", "));
-        std::process::exit(1);
-    }
-    let online = missing.is_empty();
-    let sandbox = if online { None } else { Some(Sandbox::start().await?) };
-    let vipps = match &sandbox {
-        None => vipps::VippsBuilder::from_env()?.system("vipps-rs-login-example", env!("CARGO_PKG_VERSION")).build()?,
-        Some(sandbox) => {
-            let c = sandbox.credentials();
-            Vipps::builder()
-                .client_id(&c.client_id)
-                .client_secret(&c.client_secret)
-                .subscription_key(&c.subscription_key)
-                .merchant_serial_number(&c.merchant_serial_number)
-                .system("vipps-rs-login-example", env!("CARGO_PKG_VERSION"))
-                .base_url(sandbox.base_url())
-                .build()?
-        }
-    };
+    let test_only = "the Login example logs a test user in: it runs against the test environment only";
+    let (vipps, sandbox, place) = shared::connect("vipps-rs-login-example", test_only).await?;
+    println!("Running against {place}.\n");
     let redirect_uri = match &sandbox {
         Some(_) => "http://127.0.0.1:8000/login/callback".to_owned(),
         None => std::env::var("VIPPS_LOGIN_REDIRECT_URI").map_err(|_| "set VIPPS_LOGIN_REDIRECT_URI to a redirect URI registered in the portal")?,

@@ -11,39 +11,12 @@
 
 use std::error::Error;
 
+mod shared;
+
 use vipps::qr::types::{MerchantRedirectQrRequest, MerchantRedirectQrUpdateRequest};
 use vipps::qr::{one_time_payment_qr, redirect_qr, QrFormat, QrImage};
-use vipps::Vipps;
-use vipps_sandbox::Sandbox;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
-
-const CREDENTIALS: [&str; 4] = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_SUBSCRIPTION_KEY", "VIPPS_MERCHANT_SERIAL_NUMBER"];
-
-/// The client, and the sandbox it talks to when there are no credentials (kept alive here).
-async fn connect() -> Result<(Vipps, Option<Sandbox>)> {
-    let (set, missing): (Vec<&str>, Vec<&str>) =
-        CREDENTIALS.iter().partition(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    if !set.is_empty() && !missing.is_empty() {
-        return Err(format!("{} set, but not {}: set all four or none", set.join(", "), missing.join(", ")).into());
-    }
-    if missing.is_empty() {
-        println!("Running against the Vipps MobilePay test environment.\n");
-        return Ok((vipps::VippsBuilder::from_env()?.system("vipps-rs-qr-example", env!("CARGO_PKG_VERSION")).build()?, None));
-    }
-    let sandbox = Sandbox::start().await?;
-    let c = sandbox.credentials();
-    let vipps = Vipps::builder()
-        .client_id(&c.client_id)
-        .client_secret(&c.client_secret)
-        .subscription_key(&c.subscription_key)
-        .merchant_serial_number(&c.merchant_serial_number)
-        .system("vipps-rs-qr-example", env!("CARGO_PKG_VERSION"))
-        .base_url(sandbox.base_url())
-        .build()?;
-    println!("Running against the in-process sandbox at {} (no VIPPS_* credentials set).\n", sandbox.base_url());
-    Ok((vipps, Some(sandbox)))
-}
 
 fn save(name: &str, image: &QrImage) -> Result<String> {
     let ext = match image {
@@ -68,7 +41,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let (vipps, _sandbox) = connect().await?;
+    let test_only = "the QR example creates and deletes QR codes: it runs against the test environment only";
+    let (vipps, _sandbox, place) = shared::connect("vipps-rs-qr-example", test_only).await?;
+    println!("Running against {place}.\n");
     let qr = vipps.qr();
     let id = format!("example-{}", &uuid_like());
 

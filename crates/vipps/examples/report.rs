@@ -16,8 +16,10 @@ use futures::TryStreamExt;
 use vipps::epayment::types::{CaptureModificationRequest, CreatePaymentRequest, ForceApprove, RefundModificationRequest};
 use vipps::report::types::{Transaction, TransactionEntryType as Kind};
 use vipps::report::{entries, ledgers, minor_units, Topic};
-use vipps::{IdempotencyKey, Vipps};
+use vipps::IdempotencyKey;
 use vipps_sandbox::Sandbox;
+
+mod shared;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -46,15 +48,7 @@ fn value(t: &Transaction) -> Result<i64> {
 
 async fn run() -> Result<()> {
     let sandbox = Sandbox::start().await?;
-    let c = sandbox.credentials();
-    let vipps = Vipps::builder()
-        .client_id(&c.client_id)
-        .client_secret(&c.client_secret)
-        .subscription_key(&c.subscription_key)
-        .merchant_serial_number(&c.merchant_serial_number)
-        .system("vipps-rs-report-example", env!("CARGO_PKG_VERSION"))
-        .base_url(sandbox.base_url())
-        .build()?;
+    let vipps = shared::sandbox_client(&sandbox, "vipps-rs-report-example")?;
     println!("Running against the in-process sandbox at {}.\n", sandbox.base_url());
     let epayment = vipps.epayment();
 
@@ -88,7 +82,7 @@ async fn run() -> Result<()> {
 
     // 2. The ledger the merchant settles in.
     let report = vipps.report();
-    let handle = format!("api:{}", c.merchant_serial_number);
+    let handle = format!("api:{}", sandbox.credentials().merchant_serial_number);
     let found: Vec<_> = ledgers(&report, Some(&handle)).try_collect().await?;
     let ledger = found.first().and_then(|l| l.ledger_id.clone()).ok_or("no ledger settles for this merchant")?;
     println!("\n2. ledger {ledger} settles for {handle}");
