@@ -56,7 +56,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, Utc};
@@ -69,6 +69,7 @@ use vipps_epayment::types::State as EpaymentState;
 
 use crate::epayment::CheckoutView;
 use crate::extract::{check_url, Json, Msn, Path, Query};
+use crate::landing::page;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::{lock, AppState};
 
@@ -423,14 +424,6 @@ struct LandingQuery {
 struct LandingForm {
     token: String,
     action: String,
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let title = html_escape::encode_text(title);
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{body}\n</body>\n</html>\n"
-    );
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
 fn unknown_session() -> Response {

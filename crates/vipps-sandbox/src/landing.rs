@@ -97,8 +97,10 @@ fn decision_of(form: &[u8]) -> Result<Decision, ApiError> {
     }
 }
 
-/// A whole page: the title, and a body already escaped.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A whole page: the title, and a body already escaped. Every HTML page of the sandbox is made
+/// here (these landing pages, Checkout's and Login's), so each gets the same escaping of its
+/// title, `no-store`, referrer policy and content security policy.
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\

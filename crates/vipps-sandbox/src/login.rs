@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -290,19 +290,6 @@ fn valid_redirect(uri: &str) -> bool {
     url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.fragment().is_none())
 }
 
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
 async fn authorize(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let bad = |d: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", d);
@@ -333,19 +320,18 @@ async fn authorize(State(state): State<AppState>, Query(q): Query<HashMap<String
         code_challenge,
     };
     let id = random_id();
-    let page = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Vipps sandbox login</title></head>\n<body>\n\
-         <h1>Log in with the sandbox</h1>\n<p>A service asks for: <strong id=\"scope\">{}</strong></p>\n\
+    let body = format!(
+        "<p>A service asks for: <strong id=\"scope\">{}</strong></p>\n\
          <form method=\"post\" action=\"{BASE}/oauth2/auth\">\n<input type=\"hidden\" name=\"request_id\" value=\"{id}\">\n\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n\
-         <button type=\"submit\" name=\"decision\" value=\"reject\">Reject</button>\n</form>\n</body></html>\n",
-        escape(&pending.scope)
+         <button type=\"submit\" name=\"decision\" value=\"reject\">Reject</button>\n</form>",
+        html_escape::encode_safe(&pending.scope)
     );
     let mut login = lock(&state.login);
     login.sweep(state.now());
     login.pending.insert(id, pending);
     drop(login);
-    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+    crate::landing::page(StatusCode::OK, "Log in with the sandbox", &body)
 }
 
 #[derive(Debug, Deserialize)]
