@@ -385,12 +385,9 @@ async fn send_callback(
     view: SessionResponse,
 ) {
     let Ok(body) = serde_json::to_vec(&view) else { return };
+    let first = state.config.webhook_retry_delay;
     let state = std::sync::Arc::downgrade(&state);
-    let mut wait = match state.upgrade() {
-        Some(shared) => shared.config.webhook_retry_delay,
-        None => return,
-    };
-    for attempt in 1..=MAX_CALLBACK_ATTEMPTS {
+    let attempt = || async {
         let status = http
             .post(&info.callback_url)
             .header(header::CONTENT_TYPE, "application/json")
@@ -400,19 +397,15 @@ async fn send_callback(
             .await
             .ok()
             .map(|r| r.status().as_u16());
-        let Some(shared) = state.upgrade() else { return };
+        let shared = state.upgrade()?;
         lock(&shared.checkout).callbacks.push(CallbackAttempt {
             url: info.callback_url.clone(),
             reference: view.reference.clone(),
             status,
         });
-        drop(shared);
-        if status.is_some_and(|s| (200..300).contains(&s)) || attempt == MAX_CALLBACK_ATTEMPTS {
-            return;
-        }
-        tokio::time::sleep(wait).await;
-        wait = wait.saturating_mul(2);
-    }
+        Some(status)
+    };
+    crate::delivery::with_retries(MAX_CALLBACK_ATTEMPTS, first, attempt).await;
 }
 
 #[derive(Deserialize)]

@@ -70,24 +70,39 @@ pub(crate) async fn run(state: Weak<Shared>, mut outgoing: UnboundedReceiver<Out
         for registration in subscribers {
             let (http, state, out) = (http.clone(), state.clone(), out.clone());
             tokio::spawn(async move {
-                let mut wait = delay;
-                for attempt in 1..=MAX_ATTEMPTS {
+                let attempt = || async {
                     let status = send(&http, &registration.url, &registration.secret, &out.body).await;
-                    let Some(shared) = state.upgrade() else { return };
+                    let shared = state.upgrade()?;
                     lock(&shared.delivery_log).push(Attempt {
                         url: registration.url.clone(),
                         event: out.event.clone(),
                         status,
                     });
-                    drop(shared);
-                    if status.is_some_and(|s| (200..300).contains(&s)) || attempt == MAX_ATTEMPTS {
-                        return;
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = wait.saturating_mul(2);
-                }
+                    Some(status)
+                };
+                with_retries(MAX_ATTEMPTS, delay, attempt).await;
             });
         }
+    }
+}
+
+/// Makes `attempt` until one is answered with a 2xx, at most `attempts` times, waiting `first`
+/// after the first failure and twice as long after each next one. An attempt gives the status
+/// it was answered with (`None` when none came), or nothing when the sandbox is gone, which
+/// ends the tries. Webhook deliveries and Checkout callbacks are retried alike.
+pub(crate) async fn with_retries<F, Fut>(attempts: u32, first: std::time::Duration, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Option<u16>>>,
+{
+    let mut wait = first;
+    for n in 1..=attempts {
+        let Some(status) = attempt().await else { return };
+        if status.is_some_and(|s| (200..300).contains(&s)) || n == attempts {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = wait.saturating_mul(2);
     }
 }
 
