@@ -70,6 +70,7 @@ use vipps_epayment::types::State as EpaymentState;
 use crate::epayment::CheckoutView;
 use crate::extract::{check_url, Json, Msn, Path, Query};
 use crate::landing::page;
+use crate::recurring::money;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::{lock, AppState};
 
@@ -423,12 +424,6 @@ fn unknown_session() -> Response {
     page(StatusCode::NOT_FOUND, "Unknown checkout session", "<p>No checkout session has this token.</p>")
 }
 
-/// Minor units as a decimal amount: 12345 → `123.45`.
-fn decimal(value: i64) -> String {
-    let sign = if value < 0 { "-" } else { "" };
-    let value = value.unsigned_abs();
-    format!("{sign}{}.{:02}", value / 100, value % 100)
-}
 
 /// The customer opens the session: it becomes `PaymentInitiated` (its payment is created) and
 /// the page asks to approve or reject.
@@ -445,7 +440,7 @@ async fn landing(State(state): State<AppState>, Query(query): Query<LandingQuery
     let e = |s: &str| html_escape::encode_text(s).into_owned();
     let facts = format!(
         "<p>Pay <strong id=\"amount\">{} {}</strong> to merchant {} for <span id=\"description\">{}</span>.</p>\n<p>Reference: <code id=\"reference\">{}</code></p>",
-        decimal(i64::from(t.amount.value)),
+        money(t.amount.value),
         e(&t.amount.currency),
         e(&msn),
         e(&t.payment_description),
@@ -538,8 +533,8 @@ mod tests {
 
     #[test]
     fn amounts_are_shown_in_major_units() {
-        assert_eq!(decimal(12345), "123.45");
-        assert_eq!(decimal(5), "0.05");
-        assert_eq!(decimal(100), "1.00");
+        assert_eq!(money(12345), "123.45");
+        assert_eq!(money(5), "0.05");
+        assert_eq!(money(100), "1.00");
     }
 }
